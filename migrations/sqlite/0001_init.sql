@@ -1,0 +1,169 @@
+-- Poortwachter schema (SQLite). Times are Unix seconds (BIGINT), flags 0/1, so that one
+-- runtime query path serves SQLite and PostgreSQL alike. Keep in step with ../postgres.
+
+CREATE TABLE schools (
+    brin        TEXT PRIMARY KEY,
+    name        TEXT NOT NULL
+);
+
+CREATE TABLE accounts (
+    id              TEXT PRIMARY KEY,
+    school_brin     TEXT NOT NULL REFERENCES schools(brin),
+    username        TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('student', 'parent', 'supervisor')),
+    password_hash   TEXT NOT NULL,
+    given_name      TEXT NOT NULL,
+    tussenvoegsel   TEXT,
+    family_name     TEXT NOT NULL,
+    birth_date      TEXT,
+    created_at      BIGINT NOT NULL,
+    UNIQUE (school_brin, username)
+);
+
+CREATE TABLE guardianships (
+    parent_id   TEXT NOT NULL REFERENCES accounts(id),
+    student_id  TEXT NOT NULL REFERENCES accounts(id),
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (parent_id, student_id)
+);
+CREATE INDEX guardianships_student ON guardianships(student_id);
+
+CREATE TABLE enrollments (
+    student_id  TEXT NOT NULL REFERENCES accounts(id),
+    school_brin TEXT NOT NULL REFERENCES schools(brin),
+    starts_at   BIGINT NOT NULL,
+    ends_at     BIGINT,
+    PRIMARY KEY (student_id, school_brin)
+);
+
+CREATE TABLE clients (
+    client_id               TEXT PRIMARY KEY,
+    display_name            TEXT NOT NULL,
+    kind                    TEXT NOT NULL DEFAULT 'partner',
+    redirect_uris           TEXT NOT NULL,
+    allowed_scopes          TEXT NOT NULL,
+    secret_hash             TEXT,
+    auth_methods            TEXT NOT NULL,
+    accreditation_status    TEXT NOT NULL CHECK (accreditation_status IN ('pending', 'accredited', 'suspended')),
+    accredited_from         BIGINT,
+    accredited_until        BIGINT,
+    created_at              BIGINT NOT NULL
+);
+
+-- The school's switch per partner. No row means closed: links start closed.
+CREATE TABLE school_links (
+    school_brin TEXT NOT NULL REFERENCES schools(brin),
+    client_id   TEXT NOT NULL REFERENCES clients(client_id),
+    is_open     BIGINT NOT NULL DEFAULT 0,
+    reason      TEXT,
+    changed_at  BIGINT NOT NULL,
+    PRIMARY KEY (school_brin, client_id)
+);
+
+-- Consent. The grant belongs to the student; given_by is the student or the parent acting.
+CREATE TABLE grants (
+    id              TEXT PRIMARY KEY,
+    student_id      TEXT NOT NULL REFERENCES accounts(id),
+    client_id       TEXT NOT NULL REFERENCES clients(client_id),
+    scopes          TEXT NOT NULL,
+    given_by        TEXT NOT NULL REFERENCES accounts(id),
+    given_by_role   TEXT NOT NULL CHECK (given_by_role IN ('student', 'parent')),
+    granted_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    revoked_at      BIGINT
+);
+CREATE UNIQUE INDEX grants_one_active ON grants(student_id, client_id) WHERE revoked_at IS NULL;
+CREATE INDEX grants_client ON grants(client_id);
+
+CREATE TABLE browser_sessions (
+    id          TEXT PRIMARY KEY,
+    cookie_hash TEXT NOT NULL UNIQUE,
+    csrf_token  TEXT NOT NULL,
+    account_id  TEXT REFERENCES accounts(id),
+    auth_time   BIGINT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+
+-- A pending /authorize request while the person logs in and consents.
+CREATE TABLE authorization_requests (
+    id              TEXT PRIMARY KEY,
+    session_id      TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    redirect_uri    TEXT NOT NULL,
+    scopes          TEXT NOT NULL,
+    state           TEXT,
+    nonce           TEXT,
+    code_challenge  TEXT NOT NULL,
+    school_hint     TEXT,
+    login_hint      TEXT,
+    force_login     BIGINT NOT NULL DEFAULT 0,
+    force_consent   BIGINT NOT NULL DEFAULT 0,
+    locale          TEXT NOT NULL DEFAULT 'nl',
+    created_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL
+);
+
+CREATE TABLE authorization_codes (
+    code_hash       TEXT PRIMARY KEY,
+    client_id       TEXT NOT NULL,
+    redirect_uri    TEXT NOT NULL,
+    code_challenge  TEXT NOT NULL,
+    grant_id        TEXT NOT NULL REFERENCES grants(id),
+    student_id      TEXT NOT NULL,
+    actor_id        TEXT,
+    scopes          TEXT NOT NULL,
+    nonce           TEXT,
+    session_id      TEXT NOT NULL,
+    auth_time       BIGINT NOT NULL,
+    issued_at       BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    used_at         BIGINT
+);
+
+-- Tokens of one authorization code form a family (family_id = code hash): RFC 6749 §4.1.2
+-- and RFC 9700 §4.14.2 revoke a whole family at once.
+CREATE TABLE refresh_tokens (
+    token_hash      TEXT PRIMARY KEY,
+    family_id       TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    grant_id        TEXT NOT NULL REFERENCES grants(id),
+    student_id      TEXT NOT NULL,
+    actor_id        TEXT,
+    scopes          TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    auth_time       BIGINT NOT NULL,
+    issued_at       BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    used_at         BIGINT,
+    revoked_at      BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens(grant_id);
+
+CREATE TABLE access_tokens (
+    token_hash      TEXT PRIMARY KEY,
+    family_id       TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    grant_id        TEXT NOT NULL REFERENCES grants(id),
+    student_id      TEXT NOT NULL,
+    actor_id        TEXT,
+    scopes          TEXT NOT NULL,
+    issued_at       BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    revoked_at      BIGINT
+);
+CREATE INDEX access_tokens_family ON access_tokens(family_id);
+CREATE INDEX access_tokens_grant ON access_tokens(grant_id);
+
+CREATE TABLE signing_keys (
+    kid         TEXT PRIMARY KEY,
+    alg         TEXT NOT NULL,
+    private_pem TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE server_secrets (
+    name    TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);

@@ -1,0 +1,113 @@
+//! Configuration: built-in defaults, overridden by an optional TOML file, overridden by
+//! environment variables (`POORTWACHTER_*`, plus the conventional `DATABASE_URL`).
+
+use std::fmt;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything an operator can set. See the configuration reference in README.md.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Public base URL; the `iss` of every token and the prefix of every endpoint.
+    pub issuer: String,
+    /// Address to listen on.
+    pub bind: String,
+    /// `sqlite://file.db` (embedded default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Optional Redis for multi-instance deployments (used by the live-policy cache).
+    pub redis_url: Option<String>,
+    /// Access-token lifetime in seconds (NL GOV: at most an hour).
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token idle lifetime in seconds; never beyond the grant's end.
+    pub refresh_token_idle_secs: i64,
+    /// ID-token lifetime in seconds, capped at 300.
+    pub id_token_ttl_secs: i64,
+    /// How long a consent (grant) lasts before it must be given again, in days.
+    pub grant_ttl_days: i64,
+    /// How long a browser login lasts, in seconds.
+    pub session_ttl_secs: i64,
+    /// Maximum database connections.
+    pub database_max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://poortwachter.db".into(),
+            redis_url: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_idle_secs: 30 * 24 * 3600,
+            id_token_ttl_secs: 300,
+            grant_ttl_days: 365,
+            session_ttl_secs: 8 * 3600,
+            database_max_connections: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults < `file` (if given) < environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let mut config: Config = figment
+            .merge(Env::prefixed("POORTWACHTER_"))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.normalise();
+        Ok(config)
+    }
+
+    /// Keep values inside the limits the profiles require, whatever was configured.
+    pub fn normalise(&mut self) {
+        self.issuer = self.issuer.trim_end_matches('/').to_string();
+        // NL GOV OIDC profile: ID tokens live a few minutes at most.
+        self.id_token_ttl_secs = self.id_token_ttl_secs.clamp(30, 300);
+        self.access_token_ttl_secs = self.access_token_ttl_secs.clamp(30, 3600);
+        self.refresh_token_idle_secs = self.refresh_token_idle_secs.max(60);
+        self.session_ttl_secs = self.session_ttl_secs.max(60);
+        self.grant_ttl_days = self.grant_ttl_days.max(1);
+        self.database_max_connections = self.database_max_connections.max(1);
+    }
+
+    /// Cookies get `Secure` when the issuer is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Hide credentials in a connection URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_idle_secs", &self.refresh_token_idle_secs)
+            .field("id_token_ttl_secs", &self.id_token_ttl_secs)
+            .field("grant_ttl_days", &self.grant_ttl_days)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .finish()
+    }
+}

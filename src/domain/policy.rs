@@ -1,0 +1,124 @@
+//! Who may consent to what, and why an authorization is refused. Plain functions of plain
+//! data, so the rules can be read and tested without a server.
+
+/// From 16 a student consents personally (GDPR art. 8 as applied in the Netherlands, UAVG art. 5).
+pub const PERSONAL_CONSENT_AGE: u32 = 16;
+/// From 18 parents no longer act for the child by default.
+pub const MAJORITY_AGE: u32 = 18;
+
+pub fn student_may_consent_personally(age: u32) -> bool {
+    age >= PERSONAL_CONSENT_AGE
+}
+
+pub fn parent_may_consent_for(child_age: u32) -> bool {
+    child_age < MAJORITY_AGE
+}
+
+/// A reason the authorization cannot go ahead. Each one is explained to the person on a page
+/// and reported to the partner with the RFC 6749 §4.1.2.1 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Pending, suspended, or outside its validity period.
+    PartnerNotAccredited,
+    /// The school has not opened (or has closed) its link to this partner.
+    LinkClosed,
+    /// A scope outside the partner's allowed set.
+    ScopeNotAllowed,
+    /// A student under 16 cannot consent alone.
+    StudentTooYoung,
+    /// A parent without a linked child under 18 enrolled at the school.
+    NoEligibleChild,
+    /// Supervisors and other accounts do not consent to partners.
+    AccountCannotConsent,
+    /// The student is not (or no longer) enrolled at a school.
+    NotEnrolled,
+}
+
+impl Refusal {
+    /// The `error` value sent to the partner (RFC 6749 §4.1.2.1).
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Refusal::PartnerNotAccredited => "unauthorized_client",
+            Refusal::ScopeNotAllowed => "invalid_scope",
+            _ => "access_denied",
+        }
+    }
+
+    /// A short `error_description` for the partner's developers (ASCII, RFC 6749 §4.1.2.1).
+    pub fn description(self) -> &'static str {
+        match self {
+            Refusal::PartnerNotAccredited => "client is not accredited",
+            Refusal::LinkClosed => "the school has not opened its link to this client",
+            Refusal::ScopeNotAllowed => "requested scope is not allowed for this client",
+            Refusal::StudentTooYoung => "student under 16 cannot consent; a parent must",
+            Refusal::NoEligibleChild => "no linked child for whom this parent may consent",
+            Refusal::AccountCannotConsent => "this account type cannot consent",
+            Refusal::NotEnrolled => "student is not enrolled",
+        }
+    }
+
+    pub fn title(self, english: bool) -> &'static str {
+        match (self, english) {
+            (Refusal::PartnerNotAccredited, false) => "Deze app is niet toegelaten",
+            (Refusal::PartnerNotAccredited, true) => "This app is not admitted",
+            (Refusal::LinkClosed, false) => "Je school heeft deze koppeling niet opengezet",
+            (Refusal::LinkClosed, true) => "Your school has not opened this link",
+            (Refusal::ScopeNotAllowed, false) => "Deze app vraagt meer dan is toegestaan",
+            (Refusal::ScopeNotAllowed, true) => "This app asks for more than it may",
+            (Refusal::StudentTooYoung, false) => "Een ouder moet toestemming geven",
+            (Refusal::StudentTooYoung, true) => "A parent must give consent",
+            (Refusal::NoEligibleChild, false) => {
+                "Er is geen kind voor wie je toestemming kunt geven"
+            }
+            (Refusal::NoEligibleChild, true) => "There is no child you can consent for",
+            (Refusal::AccountCannotConsent, false) => {
+                "Met dit account kun je geen toestemming geven"
+            }
+            (Refusal::AccountCannotConsent, true) => "This account cannot give consent",
+            (Refusal::NotEnrolled, false) => "Je staat niet (meer) ingeschreven",
+            (Refusal::NotEnrolled, true) => "You are not (or no longer) enrolled",
+        }
+    }
+
+    pub fn explanation(self, english: bool) -> &'static str {
+        match (self, english) {
+            (Refusal::PartnerNotAccredited, false) => "Alleen geaccrediteerde partners mogen gegevens van leerlingen ontvangen. Deze app heeft (nu) geen geldige accreditatie. Er zijn geen gegevens gedeeld.",
+            (Refusal::PartnerNotAccredited, true) => "Only accredited partners may receive student data. This app has no valid accreditation (at the moment). No data was shared.",
+            (Refusal::LinkClosed, false) => "De school beslist met welke partners gegevens gedeeld mogen worden. De koppeling met deze app staat dicht. Vraag de school als je denkt dat dit niet klopt. Er zijn geen gegevens gedeeld.",
+            (Refusal::LinkClosed, true) => "The school decides which partners may receive data. The link with this app is closed. Ask the school if you think this is wrong. No data was shared.",
+            (Refusal::ScopeNotAllowed, false) => "Deze app vraagt om gegevens die zij volgens haar afspraken niet mag ontvangen. Er zijn geen gegevens gedeeld.",
+            (Refusal::ScopeNotAllowed, true) => "This app asks for data it is not allowed to receive under its agreement. No data was shared.",
+            (Refusal::StudentTooYoung, false) => "Je bent jonger dan 16 jaar. Dan moet een ouder of verzorger de toestemming geven: die logt in met een eigen ouderaccount en kiest jou als kind.",
+            (Refusal::StudentTooYoung, true) => "You are under 16. A parent or guardian has to give consent: they sign in with their own parent account and choose you as their child.",
+            (Refusal::NoEligibleChild, false) => "Een ouder kan toestemming geven voor een gekoppeld kind jonger dan 18 dat op school staat ingeschreven. Zo'n kind is niet aan dit account gekoppeld.",
+            (Refusal::NoEligibleChild, true) => "A parent can consent for a linked child under 18 who is enrolled at school. No such child is linked to this account.",
+            (Refusal::AccountCannotConsent, false) => "Alleen leerlingen en ouders geven toestemming aan apps. Log in met een leerling- of ouderaccount.",
+            (Refusal::AccountCannotConsent, true) => "Only students and parents give consent to apps. Sign in with a student or parent account.",
+            (Refusal::NotEnrolled, false) => "Er is geen actieve inschrijving op een school. Apps krijgen dan geen toegang.",
+            (Refusal::NotEnrolled, true) => "There is no active enrolment at a school, so apps get no access.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dutch_consent_ages() {
+        assert!(!student_may_consent_personally(15));
+        assert!(student_may_consent_personally(16));
+        assert!(parent_may_consent_for(17));
+        assert!(!parent_may_consent_for(18));
+    }
+
+    #[test]
+    fn refusal_codes_follow_rfc6749() {
+        assert_eq!(
+            Refusal::PartnerNotAccredited.error_code(),
+            "unauthorized_client"
+        );
+        assert_eq!(Refusal::LinkClosed.error_code(), "access_denied");
+        assert_eq!(Refusal::ScopeNotAllowed.error_code(), "invalid_scope");
+    }
+}

@@ -1,0 +1,136 @@
+//! Poortwachter: an OAuth 2.0 / OpenID Connect authorization server for Dutch secondary
+//! schools. This crate root wires configuration, storage and keys into one [`AppState`] and
+//! builds the HTTP application used by both the binary and the integration tests.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod oauth;
+pub mod storage;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::keys::SigningKey;
+use crate::storage::Store;
+
+/// Everything a request handler needs. Cloned per request, so it is an `Arc`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys, newest (the one in use) first.
+    pub keys: Vec<SigningKey>,
+    /// Secret for pairwise subject identifiers (OIDC Core §8.1).
+    pub pairwise_secret: Vec<u8>,
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.keys.first()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.issuer, path)
+    }
+}
+
+/// Open the database, make sure keys and secrets exist, and build the state.
+pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let now = clock.now();
+    if store.signing_keys().await?.is_empty() {
+        let (kid, pem) = crypto::keys::generate_rs256()?;
+        store.insert_signing_key(&kid, "RS256", &pem, now).await?;
+        tracing::info!(%kid, "generated a new ID-token signing key");
+    }
+    let keys = store
+        .signing_keys()
+        .await?
+        .iter()
+        .map(|(kid, _alg, pem)| SigningKey::from_pem(kid, pem))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pairwise_secret = store
+        .server_secret("pairwise_subject", &crypto::tokens::random_token())
+        .await?
+        .into_bytes();
+    Ok(AppState(Arc::new(App {
+        config,
+        store,
+        clock,
+        keys,
+        pairwise_secret,
+    })))
+}
+
+/// All routes of the server.
+pub fn build_router(state: AppState) -> Router {
+    Router::new()
+        .merge(oauth::router())
+        .merge(web::router())
+        .with_state(state)
+}
+
+/// A running server: its address, for tests that bind port 0.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Build on an already bound listener (tests bind port 0 and derive the issuer from it).
+    pub async fn build_on(listener: TcpListener, state: AppState) -> anyhow::Result<Self> {
+        let router = build_router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,58 @@
+//! Protocol endpoints for machines (JSON), plus the authorization endpoint that starts the
+//! browser flow: discovery, JWKS, authorize, token, userinfo, and health checks.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod id_token;
+pub mod live_policy;
+pub mod params;
+pub mod pkce;
+pub mod token;
+pub mod userinfo;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_metadata),
+        )
+        .route("/jwks", get(discovery::jwks))
+        .route("/authorize", get(authorize::authorize))
+        .route("/token", axum::routing::post(token::token))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The UserInfo endpoint (OIDC Core §5.3): the same scope-bound claims as the ID token, for a
+//! bearer access token (RFC 6750 §2.1) that is live under the current policy.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::OAuthError;
+use super::id_token::subject_claims;
+use super::live_policy::check_grant;
+use crate::crypto::tokens::hash_token;
+use crate::domain::scope::Scope;
+use crate::AppState;
+
+/// `GET|POST /userinfo`
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        return Err(OAuthError::missing_bearer());
+    };
+    let token = authorization
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(OAuthError::missing_bearer)?;
+    let now = state.now();
+    let Some(stored) = state.store.get_access_token(&hash_token(token)).await? else {
+        return Err(OAuthError::invalid_token());
+    };
+    if !stored.is_live_at(now) {
+        return Err(OAuthError::invalid_token());
+    }
+    let live = match check_grant(&state, &stored.grant_id, &stored.client_id, now).await? {
+        Ok(live) => live,
+        Err(reason) => {
+            tracing::info!(?reason, "userinfo refused by live policy");
+            return Err(OAuthError::invalid_token());
+        }
+    };
+    let scopes = live.effective_scopes(&stored.scopes());
+    if !scopes.contains(Scope::OpenId) {
+        return Err(OAuthError::insufficient_scope("openid"));
+    }
+    let claims = subject_claims(
+        &state,
+        &stored.client_id,
+        &live.student,
+        stored.actor_id.as_deref(),
+        &scopes,
+    );
+    let mut response = Json(claims).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

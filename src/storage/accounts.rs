@@ -1,0 +1,219 @@
+//! Schools, accounts, guardianship and enrollment.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{new_id, ts, DbResult, Store};
+use crate::domain::account::{PersonName, Role};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct School {
+    pub brin: String,
+    pub name: String,
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub school_brin: String,
+    pub username: String,
+    pub role: String,
+    pub password_hash: String,
+    pub given_name: String,
+    pub tussenvoegsel: Option<String>,
+    pub family_name: String,
+    pub birth_date: Option<String>,
+}
+
+// Personal data and the password hash stay out of Debug output (and so out of logs).
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+
+    pub fn name(&self) -> PersonName {
+        PersonName {
+            given_name: self.given_name.clone(),
+            tussenvoegsel: self.tussenvoegsel.clone(),
+            family_name: self.family_name.clone(),
+        }
+    }
+
+    pub fn birth_date(&self) -> Option<NaiveDate> {
+        self.birth_date
+            .as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    }
+}
+
+/// What is needed to register an account.
+pub struct NewAccount<'a> {
+    pub school_brin: &'a str,
+    pub username: &'a str,
+    pub role: Role,
+    pub password_hash: &'a str,
+    pub name: PersonName,
+    pub birth_date: Option<NaiveDate>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, school_brin, username, role, password_hash, given_name, \
+                               tussenvoegsel, family_name, birth_date";
+
+impl Store {
+    pub async fn insert_school(&self, brin: &str, name: &str) -> DbResult<()> {
+        sqlx::query("INSERT INTO schools (brin, name) VALUES ($1, $2)")
+            .bind(brin)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_schools(&self) -> DbResult<Vec<School>> {
+        sqlx::query_as("SELECT brin, name FROM schools ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+    }
+
+    pub async fn get_school(&self, brin: &str) -> DbResult<Option<School>> {
+        sqlx::query_as("SELECT brin, name FROM schools WHERE brin = $1")
+            .bind(brin)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    pub async fn insert_account(
+        &self,
+        new: NewAccount<'_>,
+        now: DateTime<Utc>,
+    ) -> DbResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO accounts (id, school_brin, username, role, password_hash, given_name, \
+             tussenvoegsel, family_name, birth_date, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(new.school_brin)
+        .bind(new.username)
+        .bind(new.role.as_str())
+        .bind(new.password_hash)
+        .bind(&new.name.given_name)
+        .bind(new.name.tussenvoegsel.as_deref())
+        .bind(&new.name.family_name)
+        .bind(new.birth_date.map(|d| d.format("%Y-%m-%d").to_string()))
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn find_account_by_login(
+        &self,
+        school_brin: &str,
+        username: &str,
+    ) -> DbResult<Option<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE school_brin = $1 AND username = $2"
+        ))
+        .bind(school_brin)
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn get_account(&self, id: &str) -> DbResult<Option<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn add_guardianship(
+        &self,
+        parent_id: &str,
+        student_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO guardianships (parent_id, student_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(parent_id)
+        .bind(student_id)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The children linked to a parent, in name order.
+    pub async fn children_of(&self, parent_id: &str) -> DbResult<Vec<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {} FROM accounts a JOIN guardianships g ON g.student_id = a.id \
+             WHERE g.parent_id = $1 ORDER BY a.given_name, a.family_name",
+            ACCOUNT_COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(parent_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn is_guardian(&self, parent_id: &str, student_id: &str) -> DbResult<bool> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM guardianships WHERE parent_id = $1 AND student_id = $2")
+                .bind(parent_id)
+                .bind(student_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn enroll(
+        &self,
+        student_id: &str,
+        brin: &str,
+        starts_at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO enrollments (student_id, school_brin, starts_at, ends_at) \
+             VALUES ($1, $2, $3, NULL)",
+        )
+        .bind(student_id)
+        .bind(brin)
+        .bind(ts(starts_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The school where the student is enrolled at `now`, if any.
+    pub async fn active_enrollment(
+        &self,
+        student_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT school_brin FROM enrollments WHERE student_id = $1 AND starts_at <= $2 \
+             AND (ends_at IS NULL OR ends_at > $2) ORDER BY starts_at DESC LIMIT 1",
+        )
+        .bind(student_id)
+        .bind(ts(now))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(brin,)| brin))
+    }
+}

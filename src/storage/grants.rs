@@ -1,0 +1,143 @@
+//! Grants: a student's (or their parent's) consent to one partner for a set of scopes.
+
+use chrono::{DateTime, Utc};
+
+use super::{new_id, ts, DbResult, Store};
+use crate::domain::scope::ScopeSet;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Grant {
+    pub id: String,
+    pub student_id: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub given_by: String,
+    pub given_by_role: String,
+    pub granted_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl Grant {
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse_lossy(&self.scopes)
+    }
+
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > ts(now)
+    }
+
+    /// The parent who acted, when the grant was given by a parent (OIDC `act` / `represents`).
+    pub fn actor(&self) -> Option<&str> {
+        (self.given_by_role == "parent").then_some(self.given_by.as_str())
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, student_id, client_id, scopes, given_by, given_by_role, \
+                             granted_at, expires_at, revoked_at";
+
+/// Who gives consent: the student personally, or a parent acting for the student.
+pub struct Consent<'a> {
+    pub student_id: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a ScopeSet,
+    pub given_by: &'a str,
+    pub given_by_role: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn active_grant(
+        &self,
+        student_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Grant>> {
+        sqlx::query_as(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE student_id = $1 AND client_id = $2 \
+             AND revoked_at IS NULL AND expires_at > $3"
+        ))
+        .bind(student_id)
+        .bind(client_id)
+        .bind(ts(now))
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn get_grant(&self, id: &str) -> DbResult<Option<Grant>> {
+        sqlx::query_as(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// Record consent. An active grant is extended with the new scopes (consent is cumulative
+    /// until withdrawn); an expired one is closed and a new grant starts.
+    pub async fn record_consent(
+        &self,
+        consent: Consent<'_>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Grant> {
+        let mut tx = self.pool().begin().await?;
+        // Expired but never revoked grants would block the one-active-grant index.
+        sqlx::query(
+            "UPDATE grants SET revoked_at = expires_at WHERE student_id = $1 AND client_id = $2 \
+             AND revoked_at IS NULL AND expires_at <= $3",
+        )
+        .bind(consent.student_id)
+        .bind(consent.client_id)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        let existing: Option<Grant> = sqlx::query_as(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE student_id = $1 AND client_id = $2 \
+             AND revoked_at IS NULL"
+        ))
+        .bind(consent.student_id)
+        .bind(consent.client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match existing {
+            Some(grant) => {
+                let scopes = grant.scopes().union(consent.scopes);
+                sqlx::query(
+                    "UPDATE grants SET scopes = $2, given_by = $3, given_by_role = $4, \
+                     granted_at = $5, expires_at = $6 WHERE id = $1",
+                )
+                .bind(&grant.id)
+                .bind(scopes.to_string())
+                .bind(consent.given_by)
+                .bind(consent.given_by_role)
+                .bind(ts(now))
+                .bind(ts(consent.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                grant.id
+            }
+            None => {
+                let id = new_id();
+                sqlx::query(&format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
+                ))
+                .bind(&id)
+                .bind(consent.student_id)
+                .bind(consent.client_id)
+                .bind(consent.scopes.to_string())
+                .bind(consent.given_by)
+                .bind(consent.given_by_role)
+                .bind(ts(now))
+                .bind(ts(consent.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        let grant: Grant =
+            sqlx::query_as(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+}

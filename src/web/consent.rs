@@ -1,0 +1,211 @@
+//! The consent page: which partner, with which accreditation, wants which data, for whom.
+//! A parent chooses the child; approve or deny.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::error::PageError;
+use super::i18n::Texts;
+use super::login::{apply_language, pending_request, PageQuery};
+use super::{no_store, session};
+use crate::domain::account::Role;
+use crate::domain::scope::ScopeSet;
+use crate::oauth::authorize::{
+    decide, issue_code, respond, ChildIneligible, ConsentChoices, ErrorRedirect, Step,
+};
+use crate::storage::grants::Consent;
+use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
+use crate::AppState;
+
+struct ScopeLine {
+    name: &'static str,
+    explanation: &'static str,
+}
+
+struct ChildLine {
+    value: String,
+    name: String,
+    reason: Option<&'static str>,
+    preselected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    t: &'static Texts,
+    request_id: &'a str,
+    csrf: &'a str,
+    account_name: String,
+    partner_name: &'a str,
+    accredited_until: Option<String>,
+    scopes: Vec<ScopeLine>,
+    children: Vec<ChildLine>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConsentForm {
+    csrf: Option<String>,
+    request: Option<String>,
+    decision: Option<String>,
+    student: Option<String>,
+}
+
+/// `GET /consent?request=…`: show the page, or move on when no consent is needed.
+pub async fn view_consent_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let Some(browser) = session::current(&state, &jar).await? else {
+        return Err(PageError::session_expired());
+    };
+    let mut request = pending_request(&state, &browser, query.request.as_deref()).await?;
+    apply_language(&state, &mut request, query.lang.as_deref()).await?;
+    match decide(&state, &request, &browser, true).await? {
+        Step::Consent(choices) => render(&request, &browser, &choices),
+        other => respond(&state, &request, &browser, other).await,
+    }
+}
+
+fn render(
+    request: &AuthorizationRequest,
+    browser: &BrowserSession,
+    choices: &ConsentChoices,
+) -> Result<Response, PageError> {
+    let english = request.english();
+    let t = Texts::get(english);
+    let scopes = ScopeSet::parse_lossy(&request.scopes)
+        .iter()
+        .map(|scope| ScopeLine {
+            name: scope.as_str(),
+            explanation: scope.explanation(english),
+        })
+        .collect();
+    let eligible = choices
+        .children
+        .iter()
+        .filter(|c| c.ineligible.is_none())
+        .count();
+    let children = choices
+        .children
+        .iter()
+        .map(|c| ChildLine {
+            value: c.child.username.clone(),
+            name: c.child.name().full(),
+            reason: c.ineligible.map(|reason| match reason {
+                ChildIneligible::Adult => t.child_not_eligible_adult,
+                ChildIneligible::NotEnrolled => t.child_not_eligible_enrolment,
+                ChildIneligible::LinkClosed => t.child_not_eligible_link,
+            }),
+            preselected: eligible == 1 && c.ineligible.is_none(),
+        })
+        .collect();
+    let accredited_until = choices
+        .client
+        .accreditation()
+        .valid_until
+        .map(|until| until.format("%d-%m-%Y").to_string());
+    let page = ConsentPage {
+        t,
+        request_id: &request.id,
+        csrf: &browser.csrf_token,
+        account_name: choices.account.name().full(),
+        partner_name: &choices.client.display_name,
+        accredited_until,
+        scopes,
+        children,
+    };
+    let html = page.render().map_err(PageError::internal)?;
+    Ok((no_store(), Html(html)).into_response())
+}
+
+/// `POST /consent`: record the decision.
+pub async fn view_consent_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form: ConsentForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::bad_request((
+            "Het formulier kon niet worden gelezen.",
+            "The form could not be read.",
+        ))
+    })?;
+    let Some(browser) = session::current(&state, &jar).await? else {
+        return Err(PageError::session_expired());
+    };
+    session::check_csrf(&browser, form.csrf.as_deref())?;
+    let request = pending_request(&state, &browser, form.request.as_deref()).await?;
+    let english = request.english();
+
+    match form.decision.as_deref() {
+        Some("deny") => {
+            state.store.take_authorization_request(&request.id).await?;
+            tracing::info!(client = %request.client_id, "consent denied");
+            let back = ErrorRedirect {
+                issuer: &state.config.issuer,
+                redirect_uri: &request.redirect_uri,
+                state: request.state.as_deref(),
+            };
+            return Ok(back.to("access_denied", "the user denied the request"));
+        }
+        Some("approve") => {}
+        _ => {
+            return Err(PageError::bad_request((
+                "Kies 'Toestaan' of 'Weigeren'.",
+                "Choose 'Allow' or 'Deny'.",
+            ))
+            .in_english(english))
+        }
+    }
+
+    // Re-evaluate everything: the link, the accreditation and the child's age may have changed
+    // since the page was shown, and the form's fields are not trusted.
+    let choices = match decide(&state, &request, &browser, false).await? {
+        Step::Consent(choices) => choices,
+        other => return respond(&state, &request, &browser, other).await,
+    };
+    let (student, actor) = match choices.account.role() {
+        Some(Role::Parent) => {
+            let wanted = form.student.as_deref().unwrap_or_default();
+            let chosen = choices
+                .children
+                .iter()
+                .filter(|c| c.ineligible.is_none())
+                .find(|c| c.child.username == wanted || c.child.id == wanted);
+            let Some(chosen) = chosen else {
+                return Err(PageError::bad_request((
+                    "Kies het kind voor wie je toestemming geeft.",
+                    "Choose the child you are giving consent for.",
+                ))
+                .in_english(english));
+            };
+            (chosen.child.clone(), Some(choices.account.id.clone()))
+        }
+        _ => (choices.account.clone(), None),
+    };
+    let now = state.now();
+    let scopes = ScopeSet::parse_lossy(&request.scopes);
+    let grant = state
+        .store
+        .record_consent(
+            Consent {
+                student_id: &student.id,
+                client_id: &request.client_id,
+                scopes: &scopes,
+                given_by: &choices.account.id,
+                given_by_role: if actor.is_some() { "parent" } else { "student" },
+                expires_at: now + Duration::days(state.config.grant_ttl_days),
+            },
+            now,
+        )
+        .await?;
+    tracing::info!(client = %request.client_id, grant = %grant.id, "consent given");
+    issue_code(&state, &request, &browser, &student, &grant, actor).await
+}

@@ -1,0 +1,123 @@
+//! Errors for people: a readable page in Dutch (or English), with the right status code.
+//! Internal causes are logged, never shown.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::i18n::Texts;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: &'static Texts,
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    english: bool,
+    title_nl: &'static str,
+    title_en: &'static str,
+    message_nl: String,
+    message_en: String,
+}
+
+impl PageError {
+    pub fn new(
+        status: StatusCode,
+        (title_nl, title_en): (&'static str, &'static str),
+        (message_nl, message_en): (&str, &str),
+    ) -> Self {
+        Self {
+            status,
+            english: false,
+            title_nl,
+            title_en,
+            message_nl: message_nl.to_string(),
+            message_en: message_en.to_string(),
+        }
+    }
+
+    pub fn in_english(mut self, english: bool) -> Self {
+        self.english = english;
+        self
+    }
+
+    pub fn bad_request(message: (&str, &str)) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ("Ongeldig verzoek", "Invalid request"),
+            message,
+        )
+    }
+
+    /// The browser session is gone or was never there (cookies blocked, expired, other tab).
+    pub fn session_expired() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ("Je sessie is verlopen", "Your session has expired"),
+            (
+                "Ga terug naar de app en probeer opnieuw in te loggen. Sta cookies toe voor deze site.",
+                "Go back to the app and sign in again. Allow cookies for this site.",
+            ),
+        )
+    }
+
+    /// The form did not carry the right CSRF token: refuse without acting.
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ("Formulier niet geaccepteerd", "Form not accepted"),
+            (
+                "Dit formulier kwam niet van deze pagina of is verlopen. Er is niets veranderd. Ga terug en probeer het opnieuw.",
+                "This form did not come from this page or has expired. Nothing was changed. Go back and try again.",
+            ),
+        )
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error on a page");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ("Er ging iets mis", "Something went wrong"),
+            (
+                "Er ging bij ons iets mis. Probeer het over een paar minuten opnieuw.",
+                "Something went wrong on our side. Please try again in a few minutes.",
+            ),
+        )
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(e: anyhow::Error) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let t = Texts::get(self.english);
+        let (title, message) = if self.english {
+            (self.title_en, self.message_en.as_str())
+        } else {
+            (self.title_nl, self.message_nl.as_str())
+        };
+        let page = ErrorPage { t, title, message };
+        match page.render() {
+            Ok(html) => (self.status, super::no_store(), Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "error page failed to render");
+                (self.status, title.to_string()).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The login page: school, username, password. One generic error for every wrong combination,
+//! and the same amount of work whether or not the account exists (no user enumeration).
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::error::PageError;
+use super::i18n::Texts;
+use super::{no_store, session};
+use crate::crypto::password::verify_password;
+use crate::oauth::authorize::request_expired;
+use crate::storage::accounts::School;
+use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    t: &'static Texts,
+    request_id: &'a str,
+    csrf: &'a str,
+    partner_name: &'a str,
+    schools: &'a [School],
+    selected_school: &'a str,
+    username: &'a str,
+    failed: bool,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub request: Option<String>,
+    pub lang: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    request: Option<String>,
+    school: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// The pending request, which must belong to this browser session.
+pub async fn pending_request(
+    state: &AppState,
+    browser: &BrowserSession,
+    request_id: Option<&str>,
+) -> Result<AuthorizationRequest, PageError> {
+    let request = match request_id {
+        Some(id) => {
+            state
+                .store
+                .get_authorization_request(id, state.now())
+                .await?
+        }
+        None => None,
+    };
+    match request {
+        Some(r) if r.session_id == browser.id => Ok(r),
+        Some(r) => Err(PageError::session_expired().in_english(r.english())),
+        None => Err(request_expired(false)),
+    }
+}
+
+/// `?lang=en|nl` switches the language of this request's pages.
+pub async fn apply_language(
+    state: &AppState,
+    request: &mut AuthorizationRequest,
+    lang: Option<&str>,
+) -> Result<(), PageError> {
+    if let Some(lang @ ("nl" | "en")) = lang {
+        if request.locale != lang {
+            state.store.set_request_locale(&request.id, lang).await?;
+            request.locale = lang.to_string();
+        }
+    }
+    Ok(())
+}
+
+/// `GET /login?request=…`
+pub async fn view_login_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let Some(browser) = session::current(&state, &jar).await? else {
+        return Err(PageError::session_expired());
+    };
+    let mut request = pending_request(&state, &browser, query.request.as_deref()).await?;
+    apply_language(&state, &mut request, query.lang.as_deref()).await?;
+    render(&state, &request, &browser, None, None, false).await
+}
+
+async fn render(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    browser: &BrowserSession,
+    school: Option<&str>,
+    username: Option<&str>,
+    failed: bool,
+) -> Result<Response, PageError> {
+    let schools = state.store.list_schools().await?;
+    let partner = state
+        .store
+        .get_client(&request.client_id)
+        .await?
+        .map(|c| c.display_name)
+        .unwrap_or_default();
+    let page = LoginPage {
+        t: Texts::get(request.english()),
+        request_id: &request.id,
+        csrf: &browser.csrf_token,
+        partner_name: &partner,
+        schools: &schools,
+        selected_school: school
+            .or(request.school_hint.as_deref())
+            .unwrap_or_default(),
+        username: username
+            .or(request.login_hint.as_deref())
+            .unwrap_or_default(),
+        failed,
+    };
+    let html = page.render().map_err(PageError::internal)?;
+    Ok((no_store(), Html(html)).into_response())
+}
+
+/// `POST /login`
+pub async fn view_login_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::bad_request((
+            "Het formulier kon niet worden gelezen.",
+            "The form could not be read.",
+        ))
+    })?;
+    let Some(browser) = session::current(&state, &jar).await? else {
+        return Err(PageError::session_expired());
+    };
+    session::check_csrf(&browser, form.csrf.as_deref())?;
+    let request = pending_request(&state, &browser, form.request.as_deref()).await?;
+    let school = form.school.unwrap_or_default();
+    let username = form.username.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+
+    let account = if school.is_empty() || username.is_empty() {
+        None
+    } else {
+        state
+            .store
+            .find_account_by_login(&school, username.trim())
+            .await?
+    };
+    let verified =
+        verify_password(password, account.as_ref().map(|a| a.password_hash.clone())).await;
+    let account = match account {
+        Some(account) if verified => account,
+        _ => {
+            // Neither the username nor the school goes into the log: they are personal data.
+            tracing::info!(outcome = "failed", "login attempt");
+            return render(
+                &state,
+                &request,
+                &browser,
+                Some(&school),
+                Some(&username),
+                true,
+            )
+            .await;
+        }
+    };
+    tracing::info!(outcome = "success", account = %account.id, "login");
+
+    // New session on login (session fixation); the old anonymous one is dropped.
+    let (jar, fresh) = session::start(&state, jar, Some(&account.id)).await?;
+    state.store.delete_session(&browser.id).await?;
+    state
+        .store
+        .attach_request_to_session(&request.id, &fresh.id)
+        .await?;
+    Ok((
+        jar,
+        Redirect::to(&format!("/consent?request={}", request.id)),
+    )
+        .into_response())
+}
