@@ -1,0 +1,489 @@
+//! The test harness: a real server on port 0 over a fresh database (SQLite always, PostgreSQL
+//! when `TEST_DATABASE_URL` is set), a browser that keeps cookies, and HTML helpers.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use poortwachter::clock::ManualClock;
+use poortwachter::config::Config;
+use poortwachter::crypto::tokens::{random_token, sha256_b64url};
+use poortwachter::{demo, prepare_state, AppState, Application};
+use reqwest::StatusCode;
+use scraper::{Html, Selector};
+use serde_json::Value;
+use sqlx::Connection;
+
+pub const PASSWORD: &str = "welkom-demo-2026";
+pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
+pub const STUDYSPACE: (&str, &str) = ("studyspace-demo", "studyspace-demo-secret");
+pub const HUISWERKHULP: (&str, &str) = ("huiswerkhulp-demo", "huiswerkhulp-demo-secret");
+
+/// Run a scenario `async fn name(app: TestApp)` against every configured backend.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::TestApp::spawn_sqlite().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::TestApp::spawn_postgres().await {
+                    Some(app) => super::$name(app).await,
+                    None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    )* };
+}
+
+pub struct TestApp {
+    pub issuer: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _postgres: Option<PostgresDb>,
+}
+
+/// A throw-away PostgreSQL database, dropped when the test ends.
+struct PostgresDb {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async context: use a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The moment every test starts at: a Monday in November 2026.
+pub fn start_of_test() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn_sqlite() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let mut app = Self::spawn(&url).await;
+        app._sqlite_dir = Some(dir);
+        app
+    }
+
+    pub async fn spawn_postgres() -> Option<TestApp> {
+        let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+        let name = format!("pw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        let mut app = Self::spawn(url.as_str()).await;
+        app._postgres = Some(PostgresDb { admin_url, name });
+        Some(app)
+    }
+
+    async fn spawn(database_url: &str) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut config = Config {
+            issuer: issuer.clone(),
+            database_url: database_url.to_string(),
+            database_max_connections: 5,
+            ..Config::default()
+        };
+        config.normalise();
+        let clock = ManualClock::new(start_of_test());
+        let state = prepare_state(config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        demo::load_if_empty(&state.store, clock_now(&clock))
+            .await
+            .unwrap();
+        let app = Application::build_on(listener, state.clone())
+            .await
+            .unwrap();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            issuer,
+            state,
+            clock,
+            _sqlite_dir: None,
+            _postgres: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            issuer: self.issuer.clone(),
+        }
+    }
+
+    /// A plain HTTP client for the partner's back channel (no cookies, no redirects).
+    pub fn backchannel(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// An authorization request as a partner would build it, with fresh PKCE, state and nonce.
+    pub fn authorization(&self, client_id: &str, scope: &str) -> Authorization {
+        let verifier = random_token();
+        Authorization {
+            base: self.url("/authorize"),
+            params: vec![
+                ("response_type".into(), "code".into()),
+                ("client_id".into(), client_id.into()),
+                ("redirect_uri".into(), REDIRECT.into()),
+                ("scope".into(), scope.into()),
+                ("state".into(), random_token()),
+                ("nonce".into(), random_token()),
+                ("code_challenge".into(), sha256_b64url(verifier.as_bytes())),
+                ("code_challenge_method".into(), "S256".into()),
+            ],
+            verifier,
+        }
+    }
+
+    /// `POST /token` with client_secret_basic.
+    pub async fn token(&self, client: (&str, &str), form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = self
+            .backchannel()
+            .post(self.url("/token"))
+            .basic_auth(client.0, Some(client.1))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Exchange a code for tokens, with the verifier that belongs to it.
+    pub async fn exchange(
+        &self,
+        client: (&str, &str),
+        code: &str,
+        verifier: &str,
+    ) -> (StatusCode, Value) {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        self.backchannel()
+            .get(self.url("/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole browser part for one person: authorize, log in, consent (choosing `child`
+    /// when a parent), and return where the browser was sent back to.
+    pub async fn authorize_with_consent(
+        &self,
+        authorization_url: &str,
+        school: &str,
+        username: &str,
+        child: Option<&str>,
+    ) -> Callback {
+        let browser = self.browser();
+        let login = browser.open(authorization_url).await.page();
+        assert!(
+            login.html.contains("name=\"password\""),
+            "expected the login page, got {}",
+            login.html
+        );
+        let consent = browser
+            .login(&login, school, username, PASSWORD)
+            .await
+            .page();
+        assert!(
+            consent.html.contains("decision"),
+            "expected the consent page, got {}",
+            consent.html
+        );
+        browser.consent(&consent, "approve", child).await.callback()
+    }
+}
+
+fn clock_now(clock: &ManualClock) -> chrono::DateTime<Utc> {
+    use poortwachter::clock::Clock;
+    clock.now()
+}
+
+pub struct Authorization {
+    base: String,
+    pub params: Vec<(String, String)>,
+    pub verifier: String,
+}
+
+impl Authorization {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.params.retain(|(k, _)| k != name);
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn without(mut self, name: &str) -> Self {
+        self.params.retain(|(k, _)| k != name);
+        self
+    }
+
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&self.base).unwrap();
+        url.query_pairs_mut().extend_pairs(self.params.iter());
+        url.to_string()
+    }
+}
+
+/// A browser: keeps cookies, follows redirects only within our server.
+pub struct Browser {
+    http: reqwest::Client,
+    issuer: String,
+}
+
+/// Where navigation ended: on one of our pages, or sent away to the partner.
+#[derive(Debug)]
+pub enum Outcome {
+    Page(Page),
+    Left(String),
+}
+
+impl Outcome {
+    pub fn page(self) -> Page {
+        match self {
+            Outcome::Page(page) => page,
+            Outcome::Left(location) => panic!("expected a page, was redirected to {location}"),
+        }
+    }
+
+    pub fn callback(self) -> Callback {
+        match self {
+            Outcome::Left(location) => Callback::parse(&location),
+            Outcome::Page(page) => panic!(
+                "expected a redirect to the partner, got {} {}",
+                page.status, page.html
+            ),
+        }
+    }
+}
+
+impl Browser {
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{}", self.issuer, url)
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// Follow our own redirects until a page, or a redirect that leaves the server.
+    async fn follow(&self, mut response: reqwest::Response) -> Outcome {
+        loop {
+            if response.status().is_redirection() {
+                let location = response.headers()["location"].to_str().unwrap().to_string();
+                let next = self.absolute(&location);
+                if !next.starts_with(&self.issuer) {
+                    return Outcome::Left(next);
+                }
+                response = self.http.get(&next).send().await.unwrap();
+                continue;
+            }
+            let status = response.status();
+            let url = response.url().to_string();
+            let html = response.text().await.unwrap();
+            return Outcome::Page(Page { status, html, url });
+        }
+    }
+
+    pub async fn open(&self, url: &str) -> Outcome {
+        let response = self.http.get(self.absolute(url)).send().await.unwrap();
+        self.follow(response).await
+    }
+
+    pub async fn raw_get(&self, url: &str) -> reqwest::Response {
+        self.http.get(self.absolute(url)).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Outcome {
+        let response = self
+            .http
+            .post(self.absolute(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.follow(response).await
+    }
+
+    /// Fill in and submit the login form of `page`.
+    pub async fn login(
+        &self,
+        page: &Page,
+        school: &str,
+        username: &str,
+        password: &str,
+    ) -> Outcome {
+        let csrf = page.input("csrf").unwrap();
+        let request = page.input("request").unwrap();
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("school", school),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Press approve or deny on the consent `page`, for a parent with the chosen child.
+    pub async fn consent(&self, page: &Page, decision: &str, child: Option<&str>) -> Outcome {
+        let csrf = page.input("csrf").unwrap();
+        let request = page.input("request").unwrap();
+        let mut fields = vec![
+            ("csrf", csrf.as_str()),
+            ("request", request.as_str()),
+            ("decision", decision),
+        ];
+        if let Some(child) = child {
+            fields.push(("student", child));
+        }
+        self.post("/consent", &fields).await
+    }
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub html: String,
+    pub url: String,
+}
+
+impl Page {
+    /// The value of the form field `name` (first match).
+    pub fn input(&self, name: &str) -> Option<String> {
+        let doc = Html::parse_document(&self.html);
+        let selector = Selector::parse(&format!("input[name=\"{name}\"]")).unwrap();
+        doc.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_string))
+    }
+
+    /// All values of radio buttons `name`, with whether each is enabled.
+    pub fn choices(&self, name: &str) -> Vec<(String, bool)> {
+        let doc = Html::parse_document(&self.html);
+        let selector = Selector::parse(&format!("input[name=\"{name}\"]")).unwrap();
+        doc.select(&selector)
+            .map(|e| {
+                (
+                    e.value().attr("value").unwrap_or_default().to_string(),
+                    e.value().attr("disabled").is_none(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn link(&self, id: &str) -> Option<String> {
+        let doc = Html::parse_document(&self.html);
+        let selector = Selector::parse(&format!("a#{id}")).unwrap();
+        doc.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr("href").map(str::to_string))
+    }
+
+    pub fn attr(&self, selector: &str, attr: &str) -> Option<String> {
+        let doc = Html::parse_document(&self.html);
+        let selector = Selector::parse(selector).unwrap();
+        doc.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr(attr).map(str::to_string))
+    }
+}
+
+/// The partner's redirect URI as the browser reached it.
+#[derive(Debug)]
+pub struct Callback {
+    pub url: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Callback {
+    pub fn parse(url: &str) -> Callback {
+        let parsed = url::Url::parse(url).unwrap();
+        Callback {
+            url: url.to_string(),
+            params: parsed
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn code(&self) -> &str {
+        self.get("code")
+            .unwrap_or_else(|| panic!("no code in {}", self.url))
+    }
+}

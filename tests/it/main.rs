@@ -1,0 +1,9 @@
+//! One integration-test binary (fast linking): every test starts the real server on port 0
+//! over a fresh database and talks HTTP to it.
+
+mod helpers;
+
+mod authorize;
+mod flow;
+mod pages;
+mod tokens;
