@@ -223,8 +223,8 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The whole browser part for one person: authorize, log in, consent (choosing `child`
-    /// when a parent), and return where the browser was sent back to.
+    /// The whole browser part for one person: authorize, log in, consent if asked (choosing
+    /// `child` when a parent), and return where the browser was sent back to.
     pub async fn authorize_with_consent(
         &self,
         authorization_url: &str,
@@ -239,16 +239,18 @@ impl TestApp {
             "expected the login page, got {}",
             login.html
         );
-        let consent = browser
-            .login(&login, school, username, PASSWORD)
-            .await
-            .page();
-        assert!(
-            consent.html.contains("decision"),
-            "expected the consent page, got {}",
-            consent.html
-        );
-        browser.consent(&consent, "approve", child).await.callback()
+        match browser.login(&login, school, username, PASSWORD).await {
+            // A grant that already covers the request skips the consent page.
+            Outcome::Left(location) => Callback::parse(&location),
+            Outcome::Page(consent) => {
+                assert!(
+                    consent.html.contains("decision"),
+                    "expected the consent page, got {}",
+                    consent.html
+                );
+                browser.consent(&consent, "approve", child).await.callback()
+            }
+        }
     }
 }
 
