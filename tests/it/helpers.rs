@@ -345,9 +345,8 @@ impl Browser {
                 continue;
             }
             let status = response.status();
-            let url = response.url().to_string();
             let html = response.text().await.unwrap();
-            return Outcome::Page(Page { status, html, url });
+            return Outcome::Page(Page { status, html });
         }
     }
 
@@ -414,7 +413,6 @@ impl Browser {
 pub struct Page {
     pub status: StatusCode,
     pub html: String,
-    pub url: String,
 }
 
 impl Page {
