@@ -20,6 +20,8 @@ pub struct Config {
     pub database_url: String,
     /// Optional Redis for multi-instance deployments (used by the live-policy cache).
     pub redis_url: Option<String>,
+    /// Prefix of Redis keys and channels, to share one Redis between deployments.
+    pub redis_namespace: String,
     /// Access-token lifetime in seconds (NL GOV: at most an hour).
     pub access_token_ttl_secs: i64,
     /// Refresh-token idle lifetime in seconds; never beyond the grant's end.
@@ -41,6 +43,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://poortwachter.db".into(),
             redis_url: None,
+            redis_namespace: "poortwachter".into(),
             access_token_ttl_secs: 15 * 60,
             refresh_token_idle_secs: 30 * 24 * 3600,
             id_token_ttl_secs: 300,

@@ -5,11 +5,14 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod api;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod telemetry;
 pub mod oauth;
 pub mod storage;
 pub mod web;
@@ -38,6 +41,12 @@ pub struct App {
     pub keys: Vec<SigningKey>,
     /// Secret for pairwise subject identifiers (OIDC Core §8.1).
     pub pairwise_secret: Vec<u8>,
+    /// Policy facts cached per instance, invalidated across instances (see `cache`).
+    pub cache: Arc<cache::PolicyCache>,
+    /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against.
+    pub verified_secrets: moka::sync::Cache<(String, String), String>,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl Deref for AppState {
@@ -81,12 +90,31 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         .server_secret("pairwise_subject", &crypto::tokens::random_token())
         .await?
         .into_bytes();
+    let redis = match &config.redis_url {
+        Some(url) => Some(cache::redis_bus::RedisBus::new(url, &config.redis_namespace)?),
+        None => None,
+    };
+    let cache = cache::PolicyCache::new(redis);
+    cache.poll_epoch(&store).await;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    cache.spawn_background(store.clone(), Some(ready_tx));
+    if config.redis_url.is_some() {
+        // Give the subscriber a moment so the first changes are heard; a dead Redis is fine.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready_rx).await;
+    }
+    let verified_secrets = moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(std::time::Duration::from_secs(300))
+        .build();
     Ok(AppState(Arc::new(App {
         config,
         store,
         clock,
         keys,
         pairwise_secret,
+        cache,
+        verified_secrets,
+        metrics: telemetry::install(),
     })))
 }
 
@@ -95,6 +123,9 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(web::router())
+        .merge(api::router())
+        .merge(telemetry::router())
+        .route_layer(axum::middleware::from_fn(telemetry::track_requests))
         .with_state(state)
 }
 

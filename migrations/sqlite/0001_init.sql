@@ -61,13 +61,14 @@ CREATE TABLE school_links (
 );
 
 -- Consent. The grant belongs to the student; given_by is the student or the parent acting.
+-- For first-party apps ('self') the grant belongs to the account that logged in.
 CREATE TABLE grants (
     id              TEXT PRIMARY KEY,
     student_id      TEXT NOT NULL REFERENCES accounts(id),
     client_id       TEXT NOT NULL REFERENCES clients(client_id),
     scopes          TEXT NOT NULL,
     given_by        TEXT NOT NULL REFERENCES accounts(id),
-    given_by_role   TEXT NOT NULL CHECK (given_by_role IN ('student', 'parent')),
+    given_by_role   TEXT NOT NULL CHECK (given_by_role IN ('student', 'parent', 'self')),
     granted_at      BIGINT NOT NULL,
     expires_at      BIGINT NOT NULL,
     revoked_at      BIGINT
@@ -167,3 +168,46 @@ CREATE TABLE server_secrets (
     name    TEXT PRIMARY KEY,
     value   TEXT NOT NULL
 );
+
+-- A school closes a scope (in practice `cijfers`) for audiences between two moments.
+CREATE TABLE scope_closures (
+    id          TEXT PRIMARY KEY,
+    school_brin TEXT NOT NULL REFERENCES schools(brin),
+    scope       TEXT NOT NULL,
+    audiences   TEXT NOT NULL,
+    starts_at   BIGINT NOT NULL,
+    ends_at     BIGINT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX scope_closures_school ON scope_closures(school_brin);
+
+-- Access tokens of management clients (client_credentials) for the admin API.
+CREATE TABLE management_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL REFERENCES clients(client_id),
+    scopes      TEXT NOT NULL,
+    issued_at   BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+
+-- Who changed the policy, what, when and why.
+CREATE TABLE audit_log (
+    id          TEXT PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    reason      TEXT,
+    details     TEXT
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+
+-- Bumped by every change that can turn an allow into a deny; every instance polls it to
+-- drop its in-process policy cache (see src/cache/).
+CREATE TABLE policy_epoch (
+    id      BIGINT PRIMARY KEY,
+    value   BIGINT NOT NULL
+);
+INSERT INTO policy_epoch (id, value) VALUES (1, 0);

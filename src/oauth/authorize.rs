@@ -16,7 +16,7 @@ use crate::domain::policy::{parent_may_consent_for, student_may_consent_personal
 use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
 use crate::storage::clients::Client;
-use crate::storage::grants::Grant;
+use crate::storage::grants::{Consent, Grant};
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::storage::tokens::AuthorizationCode;
 use crate::storage::ts;
@@ -178,15 +178,9 @@ pub async fn authorize(
     if prompts.contains(&"none") {
         // OIDC Core §3.1.2.6: no UI may be shown.
         return Ok(match step {
-            Step::Issue {
-                student,
-                grant,
-                actor,
-            } => (
-                jar,
-                issue_code(&state, &request, &browser, &student, &grant, actor).await?,
-            )
-                .into_response(),
+            step @ (Step::Issue { .. } | Step::IssueFirstParty(_)) => {
+                (jar, respond(&state, &request, &browser, step).await?).into_response()
+            }
             Step::Login => back.to("login_required", "the user is not logged in"),
             Step::Consent(_) => back.to("consent_required", "consent is required"),
             Step::Refuse(refusal) => back.to(refusal.error_code(), refusal.description()),
@@ -212,6 +206,8 @@ pub enum Step {
         grant: Grant,
         actor: Option<String>,
     },
+    /// The school's own app: no consent page; the token is about the person who logged in.
+    IssueFirstParty(Account),
 }
 
 /// What the consent page offers: the person logged in and, for a parent, each child.
@@ -271,6 +267,16 @@ pub async fn decide(
     }
     let requested = ScopeSet::parse_lossy(&request.scopes);
     let skip = allow_skip && request.force_consent == 0;
+
+    if client.kind == "first_party" {
+        return Ok(match account.role() {
+            Some(Role::Student) if state.store.active_enrollment(&account.id, now).await?.is_none() => {
+                Step::Refuse(Refusal::NotEnrolled)
+            }
+            Some(Role::Student | Role::Parent) => Step::IssueFirstParty(account),
+            _ => Step::Refuse(Refusal::AccountCannotConsent),
+        });
+    }
 
     match account.role() {
         Some(Role::Student) => {
@@ -406,6 +412,27 @@ pub async fn respond(
             grant,
             actor,
         } => issue_code(state, request, browser, &student, &grant, actor).await,
+        Step::IssueFirstParty(account) => {
+            let now = state.now();
+            let (grant, changed) = state
+                .store
+                .record_consent(
+                    Consent {
+                        student_id: &account.id,
+                        client_id: &request.client_id,
+                        scopes: &ScopeSet::parse_lossy(&request.scopes),
+                        given_by: &account.id,
+                        given_by_role: "self",
+                        expires_at: now + Duration::days(state.config.grant_ttl_days),
+                    },
+                    now,
+                )
+                .await?;
+            if changed {
+                state.cache.changed(&state.store).await?;
+            }
+            issue_code(state, request, browser, &account, &grant, None).await
+        }
     }
 }
 

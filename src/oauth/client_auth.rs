@@ -9,6 +9,7 @@ use base64::Engine;
 use super::error::OAuthError;
 use super::params::Params;
 use crate::crypto::password::verify_password;
+use crate::crypto::tokens::{constant_time_eq, sha256_b64url};
 use crate::storage::clients::Client;
 use crate::AppState;
 
@@ -106,5 +107,40 @@ pub async fn authenticate(
             Some(client) if method_allowed && client.secret_hash.is_none() => Ok(client),
             _ => Err(OAuthError::invalid_client(false)),
         },
+    }
+}
+
+/// Authentication for the hot path (introspection): a secret that verified once is
+/// remembered as SHA-256(secret) for a few minutes, so the resource server's every call does
+/// not pay for argon2. A wrong secret never matches the remembered digest and always pays the
+/// full argon2 price; a changed secret hash in the database invalidates the memory.
+pub async fn authenticate_cached(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<std::sync::Arc<Client>, OAuthError> {
+    let presented = presented(headers, params)?;
+    let used_basic = presented.method == "client_secret_basic";
+    let Some(secret) = presented.secret else {
+        return Err(OAuthError::invalid_client(used_basic));
+    };
+    let client = super::live_policy::client(state, &presented.client_id).await?;
+    let digest = sha256_b64url(secret.as_bytes());
+    let key = (presented.client_id.clone(), digest);
+    if let Some(client) = &client {
+        if let (Some(phc), Some(remembered)) = (&client.secret_hash, state.verified_secrets.get(&key)) {
+            if constant_time_eq(&remembered, phc) && client.allows_auth_method(presented.method) {
+                return Ok(std::sync::Arc::clone(client));
+            }
+        }
+    }
+    let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
+    let ok = verify_password(secret, phc.clone()).await;
+    match (client, phc) {
+        (Some(client), Some(phc)) if ok && client.allows_auth_method(presented.method) => {
+            state.verified_secrets.insert(key, phc);
+            Ok(client)
+        }
+        _ => Err(OAuthError::invalid_client(used_basic)),
     }
 }

@@ -6,9 +6,11 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
+pub mod introspect;
 pub mod live_policy;
 pub mod params;
 pub mod pkce;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::authorize))
         .route("/token", axum::routing::post(token::token))
+        .route("/introspect", axum::routing::post(introspect::introspect))
+        .route("/revoke", axum::routing::post(revoke::revoke))
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -66,8 +66,9 @@ pub async fn token(
     let response = match params.get("grant_type") {
         Some("authorization_code") => exchange_code(&state, &client, &params).await,
         Some("refresh_token") => refresh(&state, &client, &params).await,
+        Some("client_credentials") => return client_credentials(&state, &client, &params).await,
         Some(_) => Err(OAuthError::unsupported_grant_type(
-            "supported: authorization_code, refresh_token",
+            "supported: authorization_code, refresh_token, client_credentials",
         )),
         None => Err(OAuthError::invalid_request("grant_type is required")),
     };
@@ -106,6 +107,7 @@ async fn exchange_code(
     if stored.used_at.is_some() {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
         let revoked = state.store.revoke_family(&code_hash, now).await?;
+        state.cache.changed(&state.store).await?;
         tracing::warn!(client = %stored.client_id, revoked, "authorization code replayed; tokens revoked");
         return Err(OAuthError::invalid_grant("authorization code already used"));
     }
@@ -152,7 +154,7 @@ async fn exchange_code(
             state,
             IdTokenInput {
                 client_id: &client.client_id,
-                student: &live.student,
+                student: &live.subject,
                 actor_id: stored.actor_id.as_deref(),
                 scopes: &scopes,
                 nonce: stored.nonce.as_deref(),
@@ -178,6 +180,7 @@ async fn exchange_code(
         Err(RedeemError::AlreadyUsed) => {
             // Lost a race with another exchange of the same code: that is a replay too.
             state.store.revoke_family(&code_hash, now).await?;
+            state.cache.changed(&state.store).await?;
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
@@ -207,6 +210,7 @@ async fn refresh(
     if old.used_at.is_some() {
         // A rotated-out token came back: someone holds a copy. End the whole family.
         let revoked = state.store.revoke_family(&old.family_id, now).await?;
+        state.cache.changed(&state.store).await?;
         tracing::warn!(client = %client.client_id, revoked, "refresh token reused; token family revoked");
         return Err(OAuthError::invalid_grant("refresh token already used"));
     }
@@ -255,7 +259,7 @@ async fn refresh(
             state,
             IdTokenInput {
                 client_id: &client.client_id,
-                student: &live.student,
+                student: &live.subject,
                 actor_id: old.actor_id.as_deref(),
                 scopes: &scopes,
                 nonce: None,
@@ -281,6 +285,7 @@ async fn refresh(
         Ok(()) => {}
         Err(RedeemError::AlreadyUsed) => {
             state.store.revoke_family(&old.family_id, now).await?;
+            state.cache.changed(&state.store).await?;
             return Err(OAuthError::invalid_grant("refresh token already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
@@ -313,7 +318,7 @@ fn mint(
         family_id: family_id.to_string(),
         client_id: live.client.client_id.clone(),
         grant_id: live.grant.id.clone(),
-        student_id: live.student.id.clone(),
+        student_id: live.subject.id.clone(),
         actor_id: actor_id.map(str::to_string),
         scopes: scopes.to_string(),
         issued_at: ts(now),
@@ -329,7 +334,7 @@ fn mint(
             family_id: family_id.to_string(),
             client_id: live.client.client_id.clone(),
             grant_id: live.grant.id.clone(),
-            student_id: live.student.id.clone(),
+            student_id: live.subject.id.clone(),
             actor_id: actor_id.map(str::to_string),
             scopes: refresh_scopes.to_string(),
             session_id: session_id.to_string(),
@@ -367,4 +372,48 @@ impl Issued {
             scope: scopes.to_string(),
         }
     }
+}
+
+#[derive(Serialize)]
+struct ManagementTokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+}
+
+/// RFC 6749 §4.4: management clients obtain tokens for the admin API. Their scopes
+/// (`beheer:<BRIN>`, `platform`) limit what they may change.
+async fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<Response, OAuthError> {
+    if client.kind != "management" {
+        return Err(OAuthError::unauthorized_client("client_credentials is for management clients"));
+    }
+    let allowed: Vec<&str> = client.allowed_scopes.split(' ').filter(|s| !s.is_empty()).collect();
+    let scopes: Vec<&str> = match params.get("scope") {
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+            if let Some(extra) = requested.iter().find(|s| !allowed.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("scope {extra} is not allowed for this client")));
+            }
+            requested
+        }
+        None => allowed,
+    };
+    let now = state.now();
+    let token = random_token();
+    let expires_at = now + Duration::seconds(state.config.access_token_ttl_secs);
+    let scope = scopes.join(" ");
+    state
+        .store
+        .insert_management_token(&hash_token(&token), &client.client_id, &scope, now, expires_at)
+        .await?;
+    let mut response = Json(ManagementTokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: state.config.access_token_ttl_secs,
+        scope,
+    })
+    .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

@@ -8,7 +8,7 @@ use axum::Json;
 
 use super::error::OAuthError;
 use super::id_token::subject_claims;
-use super::live_policy::check_grant;
+use super::live_policy::evaluate_access_token;
 use crate::crypto::tokens::hash_token;
 use crate::domain::scope::Scope;
 use crate::AppState;
@@ -32,29 +32,22 @@ pub async fn userinfo(
         .filter(|t| !t.is_empty())
         .ok_or_else(OAuthError::missing_bearer)?;
     let now = state.now();
-    let Some(stored) = state.store.get_access_token(&hash_token(token)).await? else {
-        return Err(OAuthError::invalid_token());
-    };
-    if !stored.is_live_at(now) {
-        return Err(OAuthError::invalid_token());
-    }
-    let live = match check_grant(&state, &stored.grant_id, &stored.client_id, now).await? {
-        Ok(live) => live,
+    let active = match evaluate_access_token(&state, &hash_token(token), now).await? {
+        Ok(active) => active,
         Err(reason) => {
-            tracing::info!(?reason, "userinfo refused by live policy");
+            tracing::debug!(reason = reason.label(), "userinfo refused by live policy");
             return Err(OAuthError::invalid_token());
         }
     };
-    let scopes = live.effective_scopes(&stored.scopes());
-    if !scopes.contains(Scope::OpenId) {
+    if !active.scopes.contains(Scope::OpenId) {
         return Err(OAuthError::insufficient_scope("openid"));
     }
     let claims = subject_claims(
         &state,
-        &stored.client_id,
-        &live.student,
-        stored.actor_id.as_deref(),
-        &scopes,
+        &active.token.client_id,
+        &active.live.subject,
+        active.token.actor_id.as_deref(),
+        &active.scopes,
     );
     let mut response = Json(claims).into_response();
     response

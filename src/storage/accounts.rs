@@ -217,3 +217,59 @@ impl Store {
         Ok(row.map(|(brin,)| brin))
     }
 }
+
+/// One enrollment of a student at a school; `ends_at` is set when the student leaves.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Enrollment {
+    pub school_brin: String,
+    pub starts_at: i64,
+    pub ends_at: Option<i64>,
+}
+
+impl Enrollment {
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        let now = ts(now);
+        self.starts_at <= now && self.ends_at.is_none_or(|end| end > now)
+    }
+}
+
+/// The school where the student is enrolled at `now`, from a list of enrollments.
+pub fn active_school(enrollments: &[Enrollment], now: DateTime<Utc>) -> Option<&str> {
+    enrollments
+        .iter()
+        .filter(|e| e.is_active_at(now))
+        .max_by_key(|e| e.starts_at)
+        .map(|e| e.school_brin.as_str())
+}
+
+impl Store {
+    pub async fn enrollments_of(&self, student_id: &str) -> DbResult<Vec<Enrollment>> {
+        sqlx::query_as("SELECT school_brin, starts_at, ends_at FROM enrollments WHERE student_id = $1")
+            .bind(student_id)
+            .fetch_all(self.pool())
+            .await
+    }
+
+    /// The student leaves the school now. Returns false when there was no open enrollment.
+    pub async fn end_enrollment(&self, student_id: &str, brin: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE enrollments SET ends_at = $3 WHERE student_id = $1 AND school_brin = $2 \
+             AND (ends_at IS NULL OR ends_at > $3)",
+        )
+        .bind(student_id)
+        .bind(brin)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn remove_guardianship(&self, parent_id: &str, student_id: &str) -> DbResult<bool> {
+        let done = sqlx::query("DELETE FROM guardianships WHERE parent_id = $1 AND student_id = $2")
+            .bind(parent_id)
+            .bind(student_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -28,6 +28,7 @@ impl Grant {
     }
 
     /// The parent who acted, when the grant was given by a parent (OIDC `act` / `represents`).
+    /// (`self` grants of first-party apps and the student's own grants have no actor.)
     pub fn actor(&self) -> Option<&str> {
         (self.given_by_role == "parent").then_some(self.given_by.as_str())
     }
@@ -77,7 +78,7 @@ impl Store {
         &self,
         consent: Consent<'_>,
         now: DateTime<Utc>,
-    ) -> DbResult<Grant> {
+    ) -> DbResult<(Grant, bool)> {
         let mut tx = self.pool().begin().await?;
         // Expired but never revoked grants would block the one-active-grant index.
         sqlx::query(
@@ -97,9 +98,11 @@ impl Store {
         .bind(consent.client_id)
         .fetch_optional(&mut *tx)
         .await?;
+        let mut changed = false;
         let id = match existing {
             Some(grant) => {
                 let scopes = grant.scopes().union(consent.scopes);
+                changed = scopes != grant.scopes() || grant.given_by != consent.given_by;
                 sqlx::query(
                     "UPDATE grants SET scopes = $2, given_by = $3, given_by_role = $4, \
                      granted_at = $5, expires_at = $6 WHERE id = $1",
@@ -138,6 +141,56 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(grant)
+        Ok((grant, changed))
+    }
+}
+
+impl Store {
+    /// Withdraw consent: wholly (and the grant's tokens die with it), or for some scopes.
+    /// Returns the grant as it is afterwards, or `None` if there was no active grant.
+    pub async fn withdraw_grant(
+        &self,
+        grant_id: &str,
+        scopes: Option<&ScopeSet>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Grant>> {
+        let Some(grant) = self.get_grant(grant_id).await? else {
+            return Ok(None);
+        };
+        if !grant.is_active_at(now) {
+            return Ok(None);
+        }
+        let remaining = match scopes {
+            Some(withdrawn) => grant
+                .scopes()
+                .iter()
+                .filter(|s| !withdrawn.contains(*s))
+                .collect::<ScopeSet>(),
+            None => ScopeSet::default(),
+        };
+        if remaining.is_empty() {
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(grant_id)
+                .bind(ts(now))
+                .execute(self.pool())
+                .await?;
+            sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+                .bind(grant_id)
+                .bind(ts(now))
+                .execute(self.pool())
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+                .bind(grant_id)
+                .bind(ts(now))
+                .execute(self.pool())
+                .await?;
+        } else {
+            sqlx::query("UPDATE grants SET scopes = $2 WHERE id = $1")
+                .bind(grant_id)
+                .bind(remaining.to_string())
+                .execute(self.pool())
+                .await?;
+        }
+        self.get_grant(grant_id).await
     }
 }

@@ -3,7 +3,9 @@
 //! flags) and migrations per backend in `migrations/<backend>/`, applied at start.
 
 pub mod accounts;
+pub mod admin;
 pub mod clients;
+pub mod closures;
 pub mod grants;
 pub mod keys;
 pub mod sessions;

@@ -192,7 +192,7 @@ pub async fn view_consent_post(
     };
     let now = state.now();
     let scopes = ScopeSet::parse_lossy(&request.scopes);
-    let grant = state
+    let (grant, changed) = state
         .store
         .record_consent(
             Consent {
@@ -206,6 +206,9 @@ pub async fn view_consent_post(
             now,
         )
         .await?;
+    if changed {
+        state.cache.changed(&state.store).await?;
+    }
     tracing::info!(client = %request.client_id, grant = %grant.id, "consent given");
     issue_code(&state, &request, &browser, &student, &grant, actor).await
 }

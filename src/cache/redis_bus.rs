@@ -1,0 +1,146 @@
+//! Redis as the instances' message bus: a change on one instance is published, every other
+//! instance empties its policy cache on receipt. Redis being down slows propagation to the
+//! epoch poll (under a second) but never makes an answer wrong.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use tokio::sync::Mutex;
+
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+pub struct RedisBus {
+    client: redis::Client,
+    channel: String,
+    publisher: Arc<Mutex<Option<redis::aio::MultiplexedConnection>>>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus").field("channel", &self.channel).finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// `namespace` separates deployments (and tests) sharing one Redis.
+    pub fn new(url: &str, namespace: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            channel: format!("{namespace}:policy-changed"),
+            publisher: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
+        let mut slot = self.publisher.lock().await;
+        if slot.is_none() {
+            match tokio::time::timeout(REDIS_TIMEOUT, self.client.get_multiplexed_async_connection()).await {
+                Ok(Ok(conn)) => *slot = Some(conn),
+                _ => {
+                    metrics::gauge!("poortwachter_redis_up").set(0.0);
+                    return None;
+                }
+            }
+        }
+        slot.clone()
+    }
+
+    async fn forget_connection(&self) {
+        *self.publisher.lock().await = None;
+        metrics::gauge!("poortwachter_redis_up").set(0.0);
+    }
+
+    /// Tell the other instances to drop their caches. Best effort: failures are covered by
+    /// the epoch poll.
+    pub async fn publish_invalidation(&self) {
+        let Some(mut conn) = self.connection().await else {
+            return;
+        };
+        let sent = tokio::time::timeout(REDIS_TIMEOUT, conn.publish::<_, _, i64>(&self.channel, "1")).await;
+        if !matches!(sent, Ok(Ok(_))) {
+            tracing::debug!("redis publish failed; other instances rely on the epoch poll");
+            self.forget_connection().await;
+        }
+    }
+
+    /// Is Redis answering right now?
+    pub async fn ping(&self) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let pong = tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
+        let up = matches!(pong, Ok(Ok(_)));
+        if !up {
+            self.forget_connection().await;
+        }
+        up
+    }
+
+    /// Count an event under `key` in a window of `window` seconds; returns the count, or
+    /// `None` when Redis is unavailable.
+    pub async fn incr_window(&self, key: &str, window: Duration) -> Option<i64> {
+        let mut conn = self.connection().await?;
+        let key = format!("{}:{key}", self.channel);
+        let secs = i64::try_from(window.as_secs()).unwrap_or(60);
+        let result = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .expire(&key, secs)
+                .ignore()
+                .query_async::<(i64,)>(&mut conn),
+        )
+        .await;
+        match result {
+            Ok(Ok((count,))) => Some(count),
+            _ => {
+                self.forget_connection().await;
+                None
+            }
+        }
+    }
+
+    pub async fn reset(&self, key: &str) {
+        if let Some(mut conn) = self.connection().await {
+            let key = format!("{}:{key}", self.channel);
+            let _ = tokio::time::timeout(REDIS_TIMEOUT, conn.del::<_, i64>(key)).await;
+        }
+    }
+
+    /// Subscribe and call `on_message` for every invalidation, reconnecting forever. A
+    /// (re)connection also counts as an invalidation: messages may have been missed meanwhile.
+    pub fn spawn_subscriber<F>(&self, on_message: F, ready: Option<tokio::sync::oneshot::Sender<()>>)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let client = self.client.clone();
+        let channel = self.channel.clone();
+        tokio::spawn(async move {
+            let mut ready = ready;
+            loop {
+                let connected = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await;
+                if let Ok(Ok(mut pubsub)) = connected {
+                    if pubsub.subscribe(&channel).await.is_ok() {
+                        metrics::gauge!("poortwachter_redis_up").set(1.0);
+                        on_message();
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.send(());
+                        }
+                        let mut messages = pubsub.on_message();
+                        while messages.next().await.is_some() {
+                            on_message();
+                        }
+                        tracing::warn!("redis subscription lost; reconnecting");
+                    }
+                }
+                metrics::gauge!("poortwachter_redis_up").set(0.0);
+                tokio::time::sleep(RECONNECT_DELAY).await;
+            }
+        });
+    }
+}

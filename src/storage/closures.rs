@@ -1,0 +1,90 @@
+//! Scope closures: a school closes a scope (e.g. `cijfers`) for audiences during a period.
+
+use chrono::{DateTime, Utc};
+
+use super::{new_id, ts, DbResult, Store};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Closure {
+    pub id: String,
+    pub school_brin: String,
+    pub scope: String,
+    /// Space-separated: `parents`, `students`, `partners`.
+    pub audiences: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl Closure {
+    pub fn applies(&self, scope: &str, audience: &str, now: DateTime<Utc>) -> bool {
+        let now = ts(now);
+        self.scope == scope
+            && self.starts_at <= now
+            && now < self.ends_at
+            && self.audiences.split(' ').any(|a| a == audience)
+    }
+}
+
+const COLUMNS: &str = "id, school_brin, scope, audiences, starts_at, ends_at, reason, created_by, created_at";
+
+pub struct NewClosure<'a> {
+    pub school_brin: &'a str,
+    pub scope: &'a str,
+    pub audiences: &'a [String],
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+impl Store {
+    pub async fn insert_closure(&self, c: NewClosure<'_>, now: DateTime<Utc>) -> DbResult<Closure> {
+        let closure = Closure {
+            id: new_id(),
+            school_brin: c.school_brin.to_string(),
+            scope: c.scope.to_string(),
+            audiences: c.audiences.join(" "),
+            starts_at: ts(c.starts_at),
+            ends_at: ts(c.ends_at),
+            reason: c.reason.to_string(),
+            created_by: c.created_by.to_string(),
+            created_at: ts(now),
+        };
+        sqlx::query(&format!(
+            "INSERT INTO scope_closures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&closure.id)
+        .bind(&closure.school_brin)
+        .bind(&closure.scope)
+        .bind(&closure.audiences)
+        .bind(closure.starts_at)
+        .bind(closure.ends_at)
+        .bind(&closure.reason)
+        .bind(&closure.created_by)
+        .bind(closure.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(closure)
+    }
+
+    pub async fn closures_of(&self, school_brin: &str) -> DbResult<Vec<Closure>> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scope_closures WHERE school_brin = $1 ORDER BY starts_at, id"
+        ))
+        .bind(school_brin)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn delete_closure(&self, school_brin: &str, id: &str) -> DbResult<bool> {
+        let done = sqlx::query("DELETE FROM scope_closures WHERE school_brin = $1 AND id = $2")
+            .bind(school_brin)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
