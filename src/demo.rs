@@ -180,6 +180,74 @@ pub async fn load_if_empty(store: &Store, now: DateTime<Utc>) -> anyhow::Result<
             )
             .await?;
     }
+    // The platform's own clients: the school app (first party, public, PKCE), the school-data
+    // API (a resource server that introspects), and two management clients for the admin API.
+    let platform = Accreditation {
+        status: AccreditationStatus::Accredited,
+        valid_from: None,
+        valid_until: None,
+    };
+    let own_clients: [(&str, &str, &str, &[&str], &str, Option<&str>, &str); 4] = [
+        (
+            "schoolapp-demo",
+            "Schoolapp (demo)",
+            "first_party",
+            &["http://127.0.0.1:9100/callback"],
+            "openid offline_access naam rooster huiswerk cijfers",
+            None,
+            "none",
+        ),
+        (
+            "schooldata-api-demo",
+            "Schooldata-API (demo)",
+            "resource_server",
+            &[],
+            "",
+            Some("schooldata-api-demo-secret"),
+            "client_secret_basic client_secret_post",
+        ),
+        (
+            "beheer-12ab-demo",
+            "Beheer Lyceum De Vecht (demo)",
+            "management",
+            &[],
+            "beheer:12AB",
+            Some("beheer-12ab-demo-secret"),
+            "client_secret_basic client_secret_post",
+        ),
+        (
+            "platform-demo",
+            "Platformbeheer (demo)",
+            "management",
+            &[],
+            "platform",
+            Some("platform-demo-secret"),
+            "client_secret_basic client_secret_post",
+        ),
+    ];
+    for (client_id, display_name, kind, redirect_uris, scopes, secret, auth_methods) in own_clients
+    {
+        let secret_hash = match secret {
+            Some(secret) => Some(hash_password(secret.to_string()).await?),
+            None => None,
+        };
+        store
+            .insert_client(
+                NewClient {
+                    client_id,
+                    display_name,
+                    kind,
+                    redirect_uris,
+                    allowed_scopes: scopes,
+                    secret_hash: secret_hash.as_deref(),
+                    auth_methods,
+                    accreditation: platform.clone(),
+                },
+                now,
+            )
+            .await?;
+    }
+
     // Links start closed; the demo school 12AB has opened Studyspace.
     store
         .set_link(

@@ -12,9 +12,9 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
-pub mod telemetry;
 pub mod oauth;
 pub mod storage;
+pub mod telemetry;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -91,7 +91,10 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         .await?
         .into_bytes();
     let redis = match &config.redis_url {
-        Some(url) => Some(cache::redis_bus::RedisBus::new(url, &config.redis_namespace)?),
+        Some(url) => Some(cache::redis_bus::RedisBus::new(
+            url,
+            &config.redis_namespace,
+        )?),
         None => None,
     };
     let cache = cache::PolicyCache::new(redis);

@@ -17,7 +17,9 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets_for_metric(
                 Matcher::Full("poortwachter_http_request_duration_seconds".into()),
-                &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+                &[
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ],
             );
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),

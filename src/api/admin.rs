@@ -41,7 +41,9 @@ impl Manager {
         if self.is_platform() || self.scopes.iter().any(|s| *s == own) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("scope beheer:{brin} or platform required")))
+            Err(ApiError::forbidden(format!(
+                "scope beheer:{brin} or platform required"
+            )))
         }
     }
 
@@ -57,12 +59,18 @@ impl Manager {
 impl FromRequestParts<AppState> for Manager {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
         let found = state
@@ -79,13 +87,16 @@ impl FromRequestParts<AppState> for Manager {
 
 /// Parse a JSON body, answering 400 with serde's explanation when it does not fit.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 fn require_reason(reason: Option<String>) -> Result<String, ApiError> {
     match reason.map(|r| r.trim().to_string()) {
         Some(r) if !r.is_empty() => Ok(r),
-        _ => Err(ApiError::bad_request("reason is required: the audit log records why")),
+        _ => Err(ApiError::bad_request(
+            "reason is required: the audit log records why",
+        )),
     }
 }
 
@@ -109,7 +120,14 @@ async fn record(
     state.cache.changed(&state.store).await?;
     state
         .store
-        .audit(&manager.client_id, action, target, reason, Some(&details), now)
+        .audit(
+            &manager.client_id,
+            action,
+            target,
+            reason,
+            Some(&details),
+            now,
+        )
         .await?;
     tracing::info!(actor = %manager.client_id, action, target, "policy changed through the admin API");
     Ok(())
@@ -145,9 +163,23 @@ pub async fn set_link(
         .set_link(&brin, &client_id, input.open, Some(&reason), state.now())
         .await?;
     let target = format!("school:{brin}/link:{client_id}");
-    let action = if input.open { "link.open" } else { "link.close" };
-    record(&state, &manager, action, &target, Some(&reason), json!({ "open": input.open })).await?;
-    Ok(Json(json!({ "school": brin, "client_id": client_id, "open": input.open, "reason": reason })))
+    let action = if input.open {
+        "link.open"
+    } else {
+        "link.close"
+    };
+    record(
+        &state,
+        &manager,
+        action,
+        &target,
+        Some(&reason),
+        json!({ "open": input.open }),
+    )
+    .await?;
+    Ok(Json(
+        json!({ "school": brin, "client_id": client_id, "open": input.open, "reason": reason }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -184,14 +216,21 @@ pub async fn create_closure(
     let reason = require_reason(input.reason)?;
     let scope = Scope::parse(&input.scope)
         .filter(|s| !matches!(s, Scope::OpenId | Scope::OfflineAccess))
-        .ok_or_else(|| ApiError::bad_request("scope must be one of naam, rooster, huiswerk, cijfers"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("scope must be one of naam, rooster, huiswerk, cijfers")
+        })?;
     if input.audiences.is_empty() {
-        return Err(ApiError::bad_request("audiences must name at least one of parents, students, partners"));
+        return Err(ApiError::bad_request(
+            "audiences must name at least one of parents, students, partners",
+        ));
     }
     let mut audiences = Vec::new();
     for audience in &input.audiences {
-        let parsed = Audience::parse(audience)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown audience {audience}: use parents, students or partners")))?;
+        let parsed = Audience::parse(audience).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown audience {audience}: use parents, students or partners"
+            ))
+        })?;
         if !audiences.contains(&parsed.as_str().to_string()) {
             audiences.push(parsed.as_str().to_string());
         }
@@ -216,7 +255,15 @@ pub async fn create_closure(
         )
         .await?;
     let details = closure_json(&closure);
-    record(&state, &manager, "closure.create", &format!("school:{brin}/closure:{}", closure.id), Some(&reason), details.clone()).await?;
+    record(
+        &state,
+        &manager,
+        "closure.create",
+        &format!("school:{brin}/closure:{}", closure.id),
+        Some(&reason),
+        details.clone(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(details)).into_response())
 }
 
@@ -229,7 +276,9 @@ pub async fn list_closures(
     manager.require_school(&brin)?;
     school_exists(&state, &brin).await?;
     let closures = state.store.closures_of(&brin).await?;
-    Ok(Json(json!({ "closures": closures.iter().map(closure_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "closures": closures.iter().map(closure_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// `DELETE /api/admin/schools/{brin}/closures/{id}`
@@ -243,14 +292,30 @@ pub async fn delete_closure(
     if !state.store.delete_closure(&brin, &id).await? {
         return Err(ApiError::not_found(format!("unknown closure {id}")));
     }
-    record(&state, &manager, "closure.delete", &format!("school:{brin}/closure:{id}"), None, json!({})).await?;
+    record(
+        &state,
+        &manager,
+        "closure.delete",
+        &format!("school:{brin}/closure:{id}"),
+        None,
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn account_at_school(state: &AppState, brin: &str, username: &str, role: Role) -> Result<Account, ApiError> {
+async fn account_at_school(
+    state: &AppState,
+    brin: &str,
+    username: &str,
+    role: Role,
+) -> Result<Account, ApiError> {
     match state.store.find_account_by_login(brin, username).await? {
         Some(account) if account.role() == Some(role) => Ok(account),
-        _ => Err(ApiError::not_found(format!("unknown {} {username} at {brin}", role.as_str()))),
+        _ => Err(ApiError::not_found(format!(
+            "unknown {} {username} at {brin}",
+            role.as_str()
+        ))),
     }
 }
 
@@ -267,15 +332,31 @@ pub async fn student_leaves(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     manager.require_school(&brin)?;
-    let input: ReasonBody = if bytes.is_empty() { ReasonBody::default() } else { body(&bytes)? };
+    let input: ReasonBody = if bytes.is_empty() {
+        ReasonBody::default()
+    } else {
+        body(&bytes)?
+    };
     school_exists(&state, &brin).await?;
     let student = account_at_school(&state, &brin, &username, Role::Student).await?;
     let now = state.now();
     if !state.store.end_enrollment(&student.id, &brin, now).await? {
-        return Err(ApiError::not_found(format!("student {username} is not enrolled at {brin}")));
+        return Err(ApiError::not_found(format!(
+            "student {username} is not enrolled at {brin}"
+        )));
     }
-    record(&state, &manager, "student.leave", &format!("school:{brin}/student:{username}"), input.reason.as_deref(), json!({})).await?;
-    Ok(Json(json!({ "school": brin, "student_number": username, "left_at": now.to_rfc3339() })))
+    record(
+        &state,
+        &manager,
+        "student.leave",
+        &format!("school:{brin}/student:{username}"),
+        input.reason.as_deref(),
+        json!({}),
+    )
+    .await?;
+    Ok(Json(
+        json!({ "school": brin, "student_number": username, "left_at": now.to_rfc3339() }),
+    ))
 }
 
 /// `GET /api/admin/schools/{brin}/grants`
@@ -289,7 +370,10 @@ pub async fn list_grants(
     let grants = state.store.grants_at_school(&brin, state.now()).await?;
     let mut by_partner = serde_json::Map::new();
     for grant in &grants {
-        let count = by_partner.get(&grant.client_id).and_then(Value::as_u64).unwrap_or(0);
+        let count = by_partner
+            .get(&grant.client_id)
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         by_partner.insert(grant.client_id.clone(), json!(count + 1));
     }
     let list: Vec<Value> = grants
@@ -306,7 +390,9 @@ pub async fn list_grants(
             })
         })
         .collect();
-    Ok(Json(json!({ "school": brin, "count": grants.len(), "by_partner": by_partner, "grants": list })))
+    Ok(Json(
+        json!({ "school": brin, "count": grants.len(), "by_partner": by_partner, "grants": list }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -326,28 +412,52 @@ pub async fn withdraw_grant(
     let input: WithdrawBody = body(&bytes)?;
     let reason = require_reason(input.reason)?;
     let scopes = match &input.scopes {
-        Some(list) if list.is_empty() => return Err(ApiError::bad_request("scopes, when given, must not be empty")),
-        Some(list) => Some(ScopeSet::parse(&list.join(" ")).map_err(|s| ApiError::bad_request(format!("unknown scope {s}")))?),
+        Some(list) if list.is_empty() => {
+            return Err(ApiError::bad_request(
+                "scopes, when given, must not be empty",
+            ))
+        }
+        Some(list) => Some(
+            ScopeSet::parse(&list.join(" "))
+                .map_err(|s| ApiError::bad_request(format!("unknown scope {s}")))?,
+        ),
         None => None,
     };
     school_exists(&state, &brin).await?;
     let now = state.now();
     let grant = state.store.get_grant(&grant_id).await?;
     let belongs_here = match &grant {
-        Some(g) => state.store.enrollments_of(&g.student_id).await?.iter().any(|e| e.school_brin == brin),
+        Some(g) => state
+            .store
+            .enrollments_of(&g.student_id)
+            .await?
+            .iter()
+            .any(|e| e.school_brin == brin),
         None => false,
     };
     if !belongs_here {
-        return Err(ApiError::not_found(format!("unknown grant {grant_id} at {brin}")));
+        return Err(ApiError::not_found(format!(
+            "unknown grant {grant_id} at {brin}"
+        )));
     }
-    let Some(after) = state.store.withdraw_grant(&grant_id, scopes.as_ref(), now).await? else {
-        return Err(ApiError::not_found(format!("grant {grant_id} is not active")));
+    let Some(after) = state
+        .store
+        .withdraw_grant(&grant_id, scopes.as_ref(), now)
+        .await?
+    else {
+        return Err(ApiError::not_found(format!(
+            "grant {grant_id} is not active"
+        )));
     };
     let withdrawn_whole = after.revoked_at.is_some();
     record(
         &state,
         &manager,
-        if withdrawn_whole { "grant.withdraw" } else { "grant.withdraw_scopes" },
+        if withdrawn_whole {
+            "grant.withdraw"
+        } else {
+            "grant.withdraw_scopes"
+        },
         &format!("school:{brin}/grant:{grant_id}"),
         Some(&reason),
         json!({ "scopes": input.scopes }),
@@ -370,10 +480,24 @@ pub async fn remove_guardianship(
     school_exists(&state, &brin).await?;
     let parent_account = account_at_school(&state, &brin, &parent, Role::Parent).await?;
     let student_account = account_at_school(&state, &brin, &student, Role::Student).await?;
-    if !state.store.remove_guardianship(&parent_account.id, &student_account.id).await? {
-        return Err(ApiError::not_found(format!("{parent} is not linked to {student}")));
+    if !state
+        .store
+        .remove_guardianship(&parent_account.id, &student_account.id)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "{parent} is not linked to {student}"
+        )));
     }
-    record(&state, &manager, "guardianship.remove", &format!("school:{brin}/guardianship:{parent}:{student}"), None, json!({})).await?;
+    record(
+        &state,
+        &manager,
+        "guardianship.remove",
+        &format!("school:{brin}/guardianship:{parent}:{student}"),
+        None,
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -385,7 +509,10 @@ pub async fn audit_log(
 ) -> Result<Json<Value>, ApiError> {
     manager.require_school(&brin)?;
     school_exists(&state, &brin).await?;
-    let entries = state.store.audit_log(&format!("school:{brin}/"), 500).await?;
+    let entries = state
+        .store
+        .audit_log(&format!("school:{brin}/"), 500)
+        .await?;
     let entries: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -420,7 +547,11 @@ pub async fn set_accreditation(
     let input: AccreditationBody = body(&bytes)?;
     let status = match AccreditationStatus::parse(&input.status) {
         Some(s @ (AccreditationStatus::Accredited | AccreditationStatus::Suspended)) => s,
-        _ => return Err(ApiError::bad_request("status must be accredited or suspended")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "status must be accredited or suspended",
+            ))
+        }
     };
     let client = match state.store.get_client(&client_id).await? {
         Some(client) if client.kind == "partner" => client,
@@ -433,7 +564,10 @@ pub async fn set_accreditation(
         valid_from: current.valid_from.or(Some(now)),
         valid_until: input.valid_until.or(current.valid_until),
     };
-    state.store.set_accreditation(&client_id, &accreditation).await?;
+    state
+        .store
+        .set_accreditation(&client_id, &accreditation)
+        .await?;
     record(
         &state,
         &manager,

@@ -63,11 +63,17 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer realm="poortwachter-admin", error="invalid_token""#),
+                HeaderValue::from_static(
+                    r#"Bearer realm="poortwachter-admin", error="invalid_token""#,
+                ),
             );
         }
         response

@@ -11,16 +11,34 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/admin/schools/{brin}/links/{client_id}", put(admin::set_link))
-        .route("/api/admin/schools/{brin}/closures", post(admin::create_closure).get(admin::list_closures))
-        .route("/api/admin/schools/{brin}/closures/{id}", delete(admin::delete_closure))
-        .route("/api/admin/schools/{brin}/students/{username}/leave", post(admin::student_leaves))
+        .route(
+            "/api/admin/schools/{brin}/links/{client_id}",
+            put(admin::set_link),
+        )
+        .route(
+            "/api/admin/schools/{brin}/closures",
+            post(admin::create_closure).get(admin::list_closures),
+        )
+        .route(
+            "/api/admin/schools/{brin}/closures/{id}",
+            delete(admin::delete_closure),
+        )
+        .route(
+            "/api/admin/schools/{brin}/students/{username}/leave",
+            post(admin::student_leaves),
+        )
         .route("/api/admin/schools/{brin}/grants", get(admin::list_grants))
-        .route("/api/admin/schools/{brin}/grants/{grant_id}/withdraw", post(admin::withdraw_grant))
+        .route(
+            "/api/admin/schools/{brin}/grants/{grant_id}/withdraw",
+            post(admin::withdraw_grant),
+        )
         .route(
             "/api/admin/schools/{brin}/guardianships/{parent}/{student}",
             delete(admin::remove_guardianship),
         )
         .route("/api/admin/schools/{brin}/audit", get(admin::audit_log))
-        .route("/api/admin/partners/{client_id}/accreditation", put(admin::set_accreditation))
+        .route(
+            "/api/admin/partners/{client_id}/accreditation",
+            put(admin::set_accreditation),
+        )
 }

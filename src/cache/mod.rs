@@ -102,7 +102,12 @@ impl PolicyCache {
 
     /// Cached value for `key`, or load it. The generation is read *before* loading, so a
     /// value loaded across a flush is stored under the old generation and never served.
-    pub async fn get_or_load<K, V, F>(&self, cache: &Cache<K, Entry<V>>, key: K, load: F) -> DbResult<V>
+    pub async fn get_or_load<K, V, F>(
+        &self,
+        cache: &Cache<K, Entry<V>>,
+        key: K,
+        load: F,
+    ) -> DbResult<V>
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
@@ -112,7 +117,8 @@ impl PolicyCache {
         if self.is_fresh() {
             if let Some((cached_generation, value)) = cache.get(&key) {
                 if cached_generation == generation {
-                    metrics::counter!("poortwachter_policy_cache_total", "result" => "hit").increment(1);
+                    metrics::counter!("poortwachter_policy_cache_total", "result" => "hit")
+                        .increment(1);
                     return Ok(value);
                 }
             }
@@ -145,7 +151,8 @@ impl PolicyCache {
                     self.flush();
                 }
                 let window = i64::try_from(MAX_STALENESS.as_millis()).unwrap_or(800);
-                self.fresh_until_ms.store(polled_at + window, Ordering::Release);
+                self.fresh_until_ms
+                    .store(polled_at + window, Ordering::Release);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "policy epoch poll failed; cache bypassed until it succeeds");
@@ -154,7 +161,11 @@ impl PolicyCache {
     }
 
     /// Run the epoch poller (and the Redis subscriber) until the process ends.
-    pub fn spawn_background(self: &Arc<Self>, store: Store, channel_ready: Option<tokio::sync::oneshot::Sender<()>>) {
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        store: Store,
+        channel_ready: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let cache = Arc::clone(self);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(EPOCH_POLL_INTERVAL);
@@ -166,11 +177,14 @@ impl PolicyCache {
         });
         if let Some(redis) = &self.redis {
             let cache = Arc::downgrade(self);
-            redis.spawn_subscriber(move || {
-                if let Some(cache) = cache.upgrade() {
-                    cache.flush();
-                }
-            }, channel_ready);
+            redis.spawn_subscriber(
+                move || {
+                    if let Some(cache) = cache.upgrade() {
+                        cache.flush();
+                    }
+                },
+                channel_ready,
+            );
         }
     }
 
@@ -179,7 +193,8 @@ impl PolicyCache {
         let generation = self.generation.load(Ordering::Acquire);
         match self.tokens.get(hash) {
             Some((cached_generation, token)) if cached_generation == generation => {
-                metrics::counter!("poortwachter_policy_cache_total", "result" => "hit").increment(1);
+                metrics::counter!("poortwachter_policy_cache_total", "result" => "hit")
+                    .increment(1);
                 Some(token)
             }
             _ => None,
@@ -194,7 +209,8 @@ impl PolicyCache {
 
     pub fn put_token(&self, hash: &str, token: &Arc<AccessToken>, generation: u64) {
         metrics::counter!("poortwachter_policy_cache_total", "result" => "miss").increment(1);
-        self.tokens.insert(hash.to_string(), (generation, Arc::clone(token)));
+        self.tokens
+            .insert(hash.to_string(), (generation, Arc::clone(token)));
     }
 
     pub fn redis(&self) -> Option<&redis_bus::RedisBus> {

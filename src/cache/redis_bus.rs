@@ -21,7 +21,9 @@ pub struct RedisBus {
 
 impl std::fmt::Debug for RedisBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBus").field("channel", &self.channel).finish_non_exhaustive()
+        f.debug_struct("RedisBus")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,7 +40,12 @@ impl RedisBus {
     async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
         let mut slot = self.publisher.lock().await;
         if slot.is_none() {
-            match tokio::time::timeout(REDIS_TIMEOUT, self.client.get_multiplexed_async_connection()).await {
+            match tokio::time::timeout(
+                REDIS_TIMEOUT,
+                self.client.get_multiplexed_async_connection(),
+            )
+            .await
+            {
                 Ok(Ok(conn)) => *slot = Some(conn),
                 _ => {
                     metrics::gauge!("poortwachter_redis_up").set(0.0);
@@ -60,7 +67,9 @@ impl RedisBus {
         let Some(mut conn) = self.connection().await else {
             return;
         };
-        let sent = tokio::time::timeout(REDIS_TIMEOUT, conn.publish::<_, _, i64>(&self.channel, "1")).await;
+        let sent =
+            tokio::time::timeout(REDIS_TIMEOUT, conn.publish::<_, _, i64>(&self.channel, "1"))
+                .await;
         if !matches!(sent, Ok(Ok(_))) {
             tracing::debug!("redis publish failed; other instances rely on the epoch poll");
             self.forget_connection().await;
@@ -72,7 +81,11 @@ impl RedisBus {
         let Some(mut conn) = self.connection().await else {
             return false;
         };
-        let pong = tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
+        let pong = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
         let up = matches!(pong, Ok(Ok(_)));
         if !up {
             self.forget_connection().await;
@@ -114,8 +127,11 @@ impl RedisBus {
 
     /// Subscribe and call `on_message` for every invalidation, reconnecting forever. A
     /// (re)connection also counts as an invalidation: messages may have been missed meanwhile.
-    pub fn spawn_subscriber<F>(&self, on_message: F, ready: Option<tokio::sync::oneshot::Sender<()>>)
-    where
+    pub fn spawn_subscriber<F>(
+        &self,
+        on_message: F,
+        ready: Option<tokio::sync::oneshot::Sender<()>>,
+    ) where
         F: Fn() + Send + Sync + 'static,
     {
         let client = self.client.clone();
@@ -123,7 +139,8 @@ impl RedisBus {
         tokio::spawn(async move {
             let mut ready = ready;
             loop {
-                let connected = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await;
+                let connected =
+                    tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await;
                 if let Ok(Ok(mut pubsub)) = connected {
                     if pubsub.subscribe(&channel).await.is_ok() {
                         metrics::gauge!("poortwachter_redis_up").set(1.0);

@@ -270,7 +270,13 @@ pub async fn decide(
 
     if client.kind == "first_party" {
         return Ok(match account.role() {
-            Some(Role::Student) if state.store.active_enrollment(&account.id, now).await?.is_none() => {
+            Some(Role::Student)
+                if state
+                    .store
+                    .active_enrollment(&account.id, now)
+                    .await?
+                    .is_none() =>
+            {
                 Step::Refuse(Refusal::NotEnrolled)
             }
             Some(Role::Student | Role::Parent) => Step::IssueFirstParty(account),

@@ -128,7 +128,9 @@ pub async fn authenticate_cached(
     let digest = sha256_b64url(secret.as_bytes());
     let key = (presented.client_id.clone(), digest);
     if let Some(client) = &client {
-        if let (Some(phc), Some(remembered)) = (&client.secret_hash, state.verified_secrets.get(&key)) {
+        if let (Some(phc), Some(remembered)) =
+            (&client.secret_hash, state.verified_secrets.get(&key))
+        {
             if constant_time_eq(&remembered, phc) && client.allows_auth_method(presented.method) {
                 return Ok(std::sync::Arc::clone(client));
             }

@@ -66,26 +66,39 @@ struct Introspection {
 }
 
 /// `POST /introspect`
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
-    let params = Params::parse(&body)
-        .map_err(|name| OAuthError::invalid_request(format!("parameter {name} occurs more than once")))?;
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&body).map_err(|name| {
+        OAuthError::invalid_request(format!("parameter {name} occurs more than once"))
+    })?;
     let caller = authenticate_cached(&state, &headers, &params).await?;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.now();
     let answer = match answer(&state, &caller, token, params.get("token_type_hint"), now).await? {
         Ok(answer) => {
-            metrics::counter!("poortwachter_introspection_total", "decision" => "active").increment(1);
+            metrics::counter!("poortwachter_introspection_total", "decision" => "active")
+                .increment(1);
             answer
         }
         Err(reason) => {
-            metrics::counter!("poortwachter_introspection_total", "decision" => reason.label()).increment(1);
+            metrics::counter!("poortwachter_introspection_total", "decision" => reason.label())
+                .increment(1);
             Introspection::default()
         }
     };
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|a| a.trim().starts_with(JWT_MEDIA_TYPE)));
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|a| a.trim().starts_with(JWT_MEDIA_TYPE))
+        });
     if wants_jwt {
         return jwt_response(&state, &caller, &answer, now);
     }
@@ -215,7 +228,11 @@ async fn describe(
         iat: Some(iat),
         iss: Some(state.config.issuer.clone()),
         aud: Some(caller.client_id.clone()),
-        sub: Some(pairwise_subject(&state.pairwise_secret, &client_id, &subject.id)),
+        sub: Some(pairwise_subject(
+            &state.pairwise_secret,
+            &client_id,
+            &subject.id,
+        )),
         school: Some(live.school_brin.clone()),
         audience: Some(live.audience.as_str()),
         withheld_scopes: withheld.iter().map(|w| w.scope).collect(),
@@ -259,7 +276,12 @@ async fn describe(
 }
 
 /// RFC 9701: the same answer as a signed JWT.
-fn jwt_response(state: &AppState, caller: &Client, answer: &Introspection, now: DateTime<Utc>) -> Result<Response, OAuthError> {
+fn jwt_response(
+    state: &AppState,
+    caller: &Client,
+    answer: &Introspection,
+    now: DateTime<Utc>,
+) -> Result<Response, OAuthError> {
     let key = state
         .signing_key()
         .ok_or_else(|| OAuthError::internal("no signing key loaded"))?;
@@ -270,7 +292,12 @@ fn jwt_response(state: &AppState, caller: &Client, answer: &Introspection, now: 
     claims.insert("iat".into(), json!(now.timestamp()));
     claims.insert("token_introspection".into(), body);
     let jwt = key.sign(claims, "token-introspection+jwt")?;
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, JWT_MEDIA_TYPE)], jwt).into_response();
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, JWT_MEDIA_TYPE)],
+        jwt,
+    )
+        .into_response();
     no_store(&mut response);
     Ok(response)
 }

@@ -136,7 +136,9 @@ async fn grant(state: &AppState, id: &str) -> DbResult<Option<Arc<Grant>>> {
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.grants, id.to_string(), async { Ok(store.get_grant(id).await?.map(Arc::new)) })
+        .get_or_load(&state.cache.grants, id.to_string(), async {
+            Ok(store.get_grant(id).await?.map(Arc::new))
+        })
         .await
 }
 
@@ -144,7 +146,9 @@ pub async fn client(state: &AppState, id: &str) -> DbResult<Option<Arc<Client>>>
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.clients, id.to_string(), async { Ok(store.get_client(id).await?.map(Arc::new)) })
+        .get_or_load(&state.cache.clients, id.to_string(), async {
+            Ok(store.get_client(id).await?.map(Arc::new))
+        })
         .await
 }
 
@@ -152,7 +156,9 @@ async fn account(state: &AppState, id: &str) -> DbResult<Option<Arc<Account>>> {
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.accounts, id.to_string(), async { Ok(store.get_account(id).await?.map(Arc::new)) })
+        .get_or_load(&state.cache.accounts, id.to_string(), async {
+            Ok(store.get_account(id).await?.map(Arc::new))
+        })
         .await
 }
 
@@ -170,9 +176,11 @@ async fn link_open(state: &AppState, brin: &str, client_id: &str) -> DbResult<bo
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.links, (brin.to_string(), client_id.to_string()), async {
-            store.link_is_open(brin, client_id).await
-        })
+        .get_or_load(
+            &state.cache.links,
+            (brin.to_string(), client_id.to_string()),
+            async { store.link_is_open(brin, client_id).await },
+        )
         .await
 }
 
@@ -180,9 +188,11 @@ async fn guardian(state: &AppState, parent_id: &str, student_id: &str) -> DbResu
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.guardianships, (parent_id.to_string(), student_id.to_string()), async {
-            store.is_guardian(parent_id, student_id).await
-        })
+        .get_or_load(
+            &state.cache.guardianships,
+            (parent_id.to_string(), student_id.to_string()),
+            async { store.is_guardian(parent_id, student_id).await },
+        )
         .await
 }
 
@@ -200,7 +210,9 @@ async fn closures(state: &AppState, brin: &str) -> DbResult<Arc<Vec<Closure>>> {
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.closures, brin.to_string(), async { Ok(Arc::new(store.closures_of(brin).await?)) })
+        .get_or_load(&state.cache.closures, brin.to_string(), async {
+            Ok(Arc::new(store.closures_of(brin).await?))
+        })
         .await
 }
 
@@ -231,10 +243,12 @@ pub async fn check_grant(
         // The school's own app: the subject is the person who logged in; no link, no consent.
         let role = subject.role();
         let (school_brin, audience) = match role {
-            Some(Role::Student) => match active_school(&enrollments(state, &subject.id).await?, now) {
-                Some(brin) => (brin.to_string(), Audience::Students),
-                None => return Ok(Err(Inactive::NotEnrolled)),
-            },
+            Some(Role::Student) => {
+                match active_school(&enrollments(state, &subject.id).await?, now) {
+                    Some(brin) => (brin.to_string(), Audience::Students),
+                    None => return Ok(Err(Inactive::NotEnrolled)),
+                }
+            }
             Some(Role::Parent) => (subject.school_brin.clone(), Audience::Parents),
             _ => return Ok(Err(Inactive::UnknownSubject)),
         };
@@ -247,7 +261,9 @@ pub async fn check_grant(
         }));
     }
 
-    let Some(school_brin) = active_school(&enrollments(state, &subject.id).await?, now).map(str::to_string) else {
+    let Some(school_brin) =
+        active_school(&enrollments(state, &subject.id).await?, now).map(str::to_string)
+    else {
         return Ok(Err(Inactive::NotEnrolled));
     };
     if !link_open(state, &school_brin, client_id).await? {
@@ -257,7 +273,10 @@ pub async fn check_grant(
         if !guardian(state, parent_id, &subject.id).await? {
             return Ok(Err(Inactive::GuardianshipEnded));
         }
-        let age = subject.birth_date().map(|b| age_on(b, now.date_naive())).unwrap_or(u32::MAX);
+        let age = subject
+            .birth_date()
+            .map(|b| age_on(b, now.date_naive()))
+            .unwrap_or(u32::MAX);
         if !parent_may_consent_for(age) {
             return Ok(Err(Inactive::ChildCameOfAge));
         }
@@ -285,7 +304,9 @@ pub async fn withhold(
     let mut kept = Vec::new();
     let mut withheld = Vec::new();
     for scope in scopes.iter() {
-        let closure = closures.iter().find(|c| c.applies(scope.as_str(), live.audience.as_str(), now));
+        let closure = closures
+            .iter()
+            .find(|c| c.applies(scope.as_str(), live.audience.as_str(), now));
         match closure {
             Some(c) => withheld.push(Withheld {
                 scope: scope.as_str(),

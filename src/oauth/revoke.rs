@@ -13,11 +13,18 @@ use crate::crypto::tokens::hash_token;
 use crate::AppState;
 
 /// `POST /revoke`
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
-    let params = Params::parse(&body)
-        .map_err(|name| OAuthError::invalid_request(format!("parameter {name} occurs more than once")))?;
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&body).map_err(|name| {
+        OAuthError::invalid_request(format!("parameter {name} occurs more than once"))
+    })?;
     let client = authenticate(&state, &headers, &params).await?;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let hash = hash_token(token);
     let now = state.now();
     let mut changed = false;

@@ -384,16 +384,28 @@ struct ManagementTokenResponse {
 
 /// RFC 6749 §4.4: management clients obtain tokens for the admin API. Their scopes
 /// (`beheer:<BRIN>`, `platform`) limit what they may change.
-async fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<Response, OAuthError> {
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
     if client.kind != "management" {
-        return Err(OAuthError::unauthorized_client("client_credentials is for management clients"));
+        return Err(OAuthError::unauthorized_client(
+            "client_credentials is for management clients",
+        ));
     }
-    let allowed: Vec<&str> = client.allowed_scopes.split(' ').filter(|s| !s.is_empty()).collect();
+    let allowed: Vec<&str> = client
+        .allowed_scopes
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
     let scopes: Vec<&str> = match params.get("scope") {
         Some(requested) => {
             let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
             if let Some(extra) = requested.iter().find(|s| !allowed.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("scope {extra} is not allowed for this client")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {extra} is not allowed for this client"
+                )));
             }
             requested
         }
@@ -405,7 +417,13 @@ async fn client_credentials(state: &AppState, client: &Client, params: &Params) 
     let scope = scopes.join(" ");
     state
         .store
-        .insert_management_token(&hash_token(&token), &client.client_id, &scope, now, expires_at)
+        .insert_management_token(
+            &hash_token(&token),
+            &client.client_id,
+            &scope,
+            now,
+            expires_at,
+        )
         .await?;
     let mut response = Json(ManagementTokenResponse {
         access_token: token,
@@ -414,6 +432,8 @@ async fn client_credentials(state: &AppState, client: &Client, params: &Params) 
         scope,
     })
     .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

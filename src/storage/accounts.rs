@@ -244,14 +244,21 @@ pub fn active_school(enrollments: &[Enrollment], now: DateTime<Utc>) -> Option<&
 
 impl Store {
     pub async fn enrollments_of(&self, student_id: &str) -> DbResult<Vec<Enrollment>> {
-        sqlx::query_as("SELECT school_brin, starts_at, ends_at FROM enrollments WHERE student_id = $1")
-            .bind(student_id)
-            .fetch_all(self.pool())
-            .await
+        sqlx::query_as(
+            "SELECT school_brin, starts_at, ends_at FROM enrollments WHERE student_id = $1",
+        )
+        .bind(student_id)
+        .fetch_all(self.pool())
+        .await
     }
 
     /// The student leaves the school now. Returns false when there was no open enrollment.
-    pub async fn end_enrollment(&self, student_id: &str, brin: &str, now: DateTime<Utc>) -> DbResult<bool> {
+    pub async fn end_enrollment(
+        &self,
+        student_id: &str,
+        brin: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
         let done = sqlx::query(
             "UPDATE enrollments SET ends_at = $3 WHERE student_id = $1 AND school_brin = $2 \
              AND (ends_at IS NULL OR ends_at > $3)",
@@ -265,11 +272,12 @@ impl Store {
     }
 
     pub async fn remove_guardianship(&self, parent_id: &str, student_id: &str) -> DbResult<bool> {
-        let done = sqlx::query("DELETE FROM guardianships WHERE parent_id = $1 AND student_id = $2")
-            .bind(parent_id)
-            .bind(student_id)
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM guardianships WHERE parent_id = $1 AND student_id = $2")
+                .bind(parent_id)
+                .bind(student_id)
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 }

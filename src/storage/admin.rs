@@ -58,7 +58,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_management_token(&self, token_hash: &str, now: DateTime<Utc>) -> DbResult<Option<ManagementToken>> {
+    pub async fn find_management_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<ManagementToken>> {
         sqlx::query_as(
             "SELECT client_id, scopes, expires_at FROM management_tokens \
              WHERE token_hash = $1 AND expires_at > $2",
@@ -120,7 +124,11 @@ impl Store {
     }
 
     /// Active grants of students enrolled at the school (now), for the school's overview.
-    pub async fn grants_at_school(&self, school_brin: &str, now: DateTime<Utc>) -> DbResult<Vec<GrantOverview>> {
+    pub async fn grants_at_school(
+        &self,
+        school_brin: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<GrantOverview>> {
         sqlx::query_as(
             "SELECT g.id AS grant_id, g.client_id, a.username AS student_number, g.scopes, \
              g.given_by_role, g.granted_at, g.expires_at \

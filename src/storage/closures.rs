@@ -28,7 +28,8 @@ impl Closure {
     }
 }
 
-const COLUMNS: &str = "id, school_brin, scope, audiences, starts_at, ends_at, reason, created_by, created_at";
+const COLUMNS: &str =
+    "id, school_brin, scope, audiences, starts_at, ends_at, reason, created_by, created_at";
 
 pub struct NewClosure<'a> {
     pub school_brin: &'a str,

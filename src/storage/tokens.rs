@@ -275,12 +275,18 @@ async fn insert_refresh(
 
 impl Store {
     /// RFC 7009: revoke one access token. Returns whether it was live.
-    pub async fn revoke_access_token(&self, token_hash: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        let done = sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash)
-            .bind(ts(now))
-            .execute(self.pool())
-            .await?;
+    pub async fn revoke_access_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

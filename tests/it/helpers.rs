@@ -108,6 +108,11 @@ impl TestApp {
     }
 
     async fn spawn(database_url: &str) -> TestApp {
+        Self::spawn_instance(database_url, None).await
+    }
+
+    /// Another server process on the same database (and, if given, the same Redis).
+    pub async fn spawn_instance(database_url: &str, redis: Option<(&str, &str)>) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let issuer = format!("http://127.0.0.1:{port}");
@@ -115,6 +120,10 @@ impl TestApp {
             issuer: issuer.clone(),
             database_url: database_url.to_string(),
             database_max_connections: 5,
+            redis_url: redis.map(|(url, _)| url.to_string()),
+            redis_namespace: redis
+                .map(|(_, ns)| ns.to_string())
+                .unwrap_or_else(|| "poortwachter".into()),
             ..Config::default()
         };
         config.normalise();
@@ -140,6 +149,88 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+
+    /// The database URL this instance uses, for starting a second instance on it.
+    pub fn database_url(&self) -> String {
+        self.state.config.database_url.clone()
+    }
+
+    /// A management token by client_credentials (`beheer-12ab-demo` or `platform-demo`).
+    pub async fn management_token(&self, client: &str) -> String {
+        let (status, body) = self
+            .token(
+                (client, &format!("{client}-secret")),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Call the admin API.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .backchannel()
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Introspect as the demo resource server.
+    pub async fn introspect(&self, token: &str) -> Value {
+        self.introspect_as(("schooldata-api-demo", "schooldata-api-demo-secret"), token)
+            .await
+    }
+
+    pub async fn introspect_as(&self, caller: (&str, &str), token: &str) -> Value {
+        let response = self
+            .backchannel()
+            .post(self.url("/introspect"))
+            .basic_auth(caller.0, Some(caller.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Sara (16) consents to Studyspace for `scope`; returns the token response.
+    pub async fn sara_tokens(&self, scope: &str) -> Value {
+        self.tokens_for(STUDYSPACE, scope, "100002", None).await
+    }
+
+    /// Log in as `username` at 12AB (choosing `child` as a parent), consent if asked, exchange.
+    pub async fn tokens_for(
+        &self,
+        client: (&str, &str),
+        scope: &str,
+        username: &str,
+        child: Option<&str>,
+    ) -> Value {
+        let authorization = self.authorization(client.0, scope);
+        let callback = self
+            .authorize_with_consent(&authorization.url(), "12AB", username, child)
+            .await;
+        let (status, body) = self
+            .exchange(client, callback.code(), &authorization.verifier)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     pub fn browser(&self) -> Browser {

@@ -6,4 +6,5 @@ mod helpers;
 mod authorize;
 mod flow;
 mod pages;
+mod policy;
 mod tokens;
