@@ -85,10 +85,17 @@ impl FromRequestParts<AppState> for Manager {
     }
 }
 
-/// Parse a JSON body, answering 400 with serde's explanation when it does not fit.
+/// Parse a JSON body, answering 400 with the field and serde's explanation when it does not fit.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." {
+            ApiError::bad_request(format!("invalid JSON body: {}", e.inner()))
+        } else {
+            ApiError::bad_request(format!("invalid JSON body at {path}: {}", e.inner()))
+        }
+    })
 }
 
 fn require_reason(reason: Option<String>) -> Result<String, ApiError> {

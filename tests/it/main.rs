@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod authorize;
 mod flow;
 mod pages;
