@@ -16,6 +16,17 @@ const DEMO_REDIRECTS: [&str; 2] = [
     "http://localhost:9000/callback",
 ];
 
+struct DemoClient {
+    id: &'static str,
+    name: &'static str,
+    kind: &'static str,
+    redirect_uris: &'static [&'static str],
+    scopes: &'static str,
+    secret: Option<&'static str>,
+    auth_methods: &'static str,
+    accreditation: Accreditation,
+}
+
 fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d)
 }
@@ -135,113 +146,109 @@ pub async fn load_if_empty(store: &Store, now: DateTime<Utc>) -> anyhow::Result<
         valid_from: Some(moment(2025, 1, 1, 0)?),
         valid_until: Some(moment(2030, 12, 31, 23)?),
     };
-    let partners = [
-        (
-            "studyspace-demo",
-            "Studyspace (demo)",
-            "openid offline_access naam rooster huiswerk cijfers",
-            "studyspace-demo-secret",
-            accredited.clone(),
-        ),
-        (
-            "huiswerkhulp-demo",
-            "Huiswerkhulp (demo)",
-            "openid naam rooster huiswerk",
-            "huiswerkhulp-demo-secret",
-            accredited.clone(),
-        ),
-        (
-            "ongeaccrediteerd-demo",
-            "Ongeaccrediteerd (demo)",
-            "openid naam rooster huiswerk",
-            "ongeaccrediteerd-demo-secret",
-            Accreditation {
-                status: AccreditationStatus::Pending,
-                valid_from: None,
-                valid_until: None,
-            },
-        ),
-    ];
-    for (client_id, display_name, scopes, secret, accreditation) in partners {
-        let secret_hash = hash_password(secret.to_string()).await?;
-        store
-            .insert_client(
-                NewClient {
-                    client_id,
-                    display_name,
-                    kind: "partner",
-                    redirect_uris: &DEMO_REDIRECTS,
-                    allowed_scopes: scopes,
-                    secret_hash: Some(&secret_hash),
-                    auth_methods: "client_secret_basic client_secret_post",
-                    accreditation,
-                },
-                now,
-            )
-            .await?;
-    }
-    // The platform's own clients: the school app (first party, public, PKCE), the school-data
-    // API (a resource server that introspects), and two management clients for the admin API.
+    let pending = Accreditation {
+        status: AccreditationStatus::Pending,
+        valid_from: None,
+        valid_until: None,
+    };
+    // The platform's own clients are admitted without an end date.
     let platform = Accreditation {
         status: AccreditationStatus::Accredited,
         valid_from: None,
         valid_until: None,
     };
-    let own_clients: [(&str, &str, &str, &[&str], &str, Option<&str>, &str); 4] = [
-        (
-            "schoolapp-demo",
-            "Schoolapp (demo)",
-            "first_party",
-            &["http://127.0.0.1:9100/callback"],
-            "openid offline_access naam rooster huiswerk cijfers",
-            None,
-            "none",
-        ),
-        (
-            "schooldata-api-demo",
-            "Schooldata-API (demo)",
-            "resource_server",
-            &[],
-            "",
-            Some("schooldata-api-demo-secret"),
-            "client_secret_basic client_secret_post",
-        ),
-        (
-            "beheer-12ab-demo",
-            "Beheer Lyceum De Vecht (demo)",
-            "management",
-            &[],
-            "beheer:12AB",
-            Some("beheer-12ab-demo-secret"),
-            "client_secret_basic client_secret_post",
-        ),
-        (
-            "platform-demo",
-            "Platformbeheer (demo)",
-            "management",
-            &[],
-            "platform",
-            Some("platform-demo-secret"),
-            "client_secret_basic client_secret_post",
-        ),
+    let with_secret = "client_secret_basic client_secret_post";
+    let clients = [
+        DemoClient {
+            id: "studyspace-demo",
+            name: "Studyspace (demo)",
+            kind: "partner",
+            redirect_uris: &DEMO_REDIRECTS,
+            scopes: "openid offline_access naam rooster huiswerk cijfers",
+            secret: Some("studyspace-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: accredited.clone(),
+        },
+        DemoClient {
+            id: "huiswerkhulp-demo",
+            name: "Huiswerkhulp (demo)",
+            kind: "partner",
+            redirect_uris: &DEMO_REDIRECTS,
+            scopes: "openid naam rooster huiswerk",
+            secret: Some("huiswerkhulp-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: accredited,
+        },
+        DemoClient {
+            id: "ongeaccrediteerd-demo",
+            name: "Ongeaccrediteerd (demo)",
+            kind: "partner",
+            redirect_uris: &DEMO_REDIRECTS,
+            scopes: "openid naam rooster huiswerk",
+            secret: Some("ongeaccrediteerd-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: pending,
+        },
+        // The school's own app: first party, public (PKCE, no secret), no consent page.
+        DemoClient {
+            id: "schoolapp-demo",
+            name: "Schoolapp (demo)",
+            kind: "first_party",
+            redirect_uris: &["http://127.0.0.1:9100/callback"],
+            scopes: "openid offline_access naam rooster huiswerk cijfers",
+            secret: None,
+            auth_methods: "none",
+            accreditation: platform.clone(),
+        },
+        // The school-data API, which introspects tokens.
+        DemoClient {
+            id: "schooldata-api-demo",
+            name: "Schooldata-API (demo)",
+            kind: "resource_server",
+            redirect_uris: &[],
+            scopes: "",
+            secret: Some("schooldata-api-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: platform.clone(),
+        },
+        // Management clients for the admin API.
+        DemoClient {
+            id: "beheer-12ab-demo",
+            name: "Beheer Lyceum De Vecht (demo)",
+            kind: "management",
+            redirect_uris: &[],
+            scopes: "beheer:12AB",
+            secret: Some("beheer-12ab-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: platform.clone(),
+        },
+        DemoClient {
+            id: "platform-demo",
+            name: "Platformbeheer (demo)",
+            kind: "management",
+            redirect_uris: &[],
+            scopes: "platform",
+            secret: Some("platform-demo-secret"),
+            auth_methods: with_secret,
+            accreditation: platform,
+        },
     ];
-    for (client_id, display_name, kind, redirect_uris, scopes, secret, auth_methods) in own_clients
-    {
-        let secret_hash = match secret {
+    for client in clients {
+        let secret_hash = match client.secret {
             Some(secret) => Some(hash_password(secret.to_string()).await?),
             None => None,
         };
         store
             .insert_client(
                 NewClient {
-                    client_id,
-                    display_name,
-                    kind,
-                    redirect_uris,
-                    allowed_scopes: scopes,
+                    client_id: client.id,
+                    display_name: client.name,
+                    kind: client.kind,
+                    redirect_uris: client.redirect_uris,
+                    allowed_scopes: client.scopes,
                     secret_hash: secret_hash.as_deref(),
-                    auth_methods,
-                    accreditation: platform.clone(),
+                    auth_methods: client.auth_methods,
+                    accreditation: client.accreditation,
                 },
                 now,
             )

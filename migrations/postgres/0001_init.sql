@@ -211,3 +211,29 @@ CREATE TABLE policy_epoch (
     value   BIGINT NOT NULL
 );
 INSERT INTO policy_epoch (id, value) VALUES (1, 0);
+
+-- Any writer (this server, another instance, the CLI, a database console) that changes a
+-- fact the live policy reads bumps the epoch, so every instance drops its cache within a
+-- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet.
+CREATE FUNCTION bump_policy_epoch() RETURNS trigger AS $$
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER grants_bump_epoch AFTER UPDATE OR DELETE ON grants
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER school_links_bump_epoch AFTER INSERT OR UPDATE OR DELETE ON school_links
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER clients_bump_epoch AFTER UPDATE OR DELETE ON clients
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER accounts_bump_epoch AFTER UPDATE OR DELETE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER enrollments_bump_epoch AFTER UPDATE OR DELETE ON enrollments
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER guardianships_bump_epoch AFTER DELETE ON guardianships
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER scope_closures_bump_epoch AFTER INSERT OR UPDATE OR DELETE ON scope_closures
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+CREATE TRIGGER access_tokens_bump_epoch AFTER UPDATE OF revoked_at OR DELETE ON access_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();

@@ -211,3 +211,75 @@ CREATE TABLE policy_epoch (
     value   BIGINT NOT NULL
 );
 INSERT INTO policy_epoch (id, value) VALUES (1, 0);
+
+-- Any writer (this server, another instance, the CLI, a database console) that changes a
+-- fact the live policy reads bumps the epoch, so every instance drops its cache within a
+-- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet.
+CREATE TRIGGER grants_update_bumps_epoch AFTER UPDATE ON grants
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER grants_delete_bumps_epoch AFTER DELETE ON grants
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER school_links_insert_bumps_epoch AFTER INSERT ON school_links
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER school_links_update_bumps_epoch AFTER UPDATE ON school_links
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER school_links_delete_bumps_epoch AFTER DELETE ON school_links
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER clients_update_bumps_epoch AFTER UPDATE ON clients
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER clients_delete_bumps_epoch AFTER DELETE ON clients
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER accounts_update_bumps_epoch AFTER UPDATE ON accounts
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER accounts_delete_bumps_epoch AFTER DELETE ON accounts
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER enrollments_update_bumps_epoch AFTER UPDATE ON enrollments
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER enrollments_delete_bumps_epoch AFTER DELETE ON enrollments
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER guardianships_delete_bumps_epoch AFTER DELETE ON guardianships
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER scope_closures_insert_bumps_epoch AFTER INSERT ON scope_closures
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER scope_closures_update_bumps_epoch AFTER UPDATE ON scope_closures
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER scope_closures_delete_bumps_epoch AFTER DELETE ON scope_closures
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER access_tokens_update_bumps_epoch AFTER UPDATE OF revoked_at ON access_tokens
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER access_tokens_delete_bumps_epoch AFTER DELETE ON access_tokens
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;

@@ -38,7 +38,7 @@ impl Manager {
     /// `platform`, or `beheer:<BRIN>` for this school; anything else is 403.
     fn require_school(&self, brin: &str) -> Result<(), ApiError> {
         let own = format!("beheer:{brin}");
-        if self.is_platform() || self.scopes.iter().any(|s| *s == own) {
+        if self.is_platform() || self.scopes.contains(&own) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!(

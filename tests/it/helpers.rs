@@ -92,6 +92,12 @@ impl TestApp {
     }
 
     pub async fn spawn_postgres() -> Option<TestApp> {
+        Self::spawn_postgres_with_redis(None).await
+    }
+
+    /// A server on a fresh PostgreSQL database, optionally with Redis (namespaced by the
+    /// database name so parallel tests do not hear each other).
+    pub async fn spawn_postgres_with_redis(redis_url: Option<&str>) -> Option<TestApp> {
         let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
         let name = format!("pw_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
@@ -102,7 +108,8 @@ impl TestApp {
         conn.close().await.unwrap();
         let mut url = url::Url::parse(&admin_url).unwrap();
         url.set_path(&format!("/{name}"));
-        let mut app = Self::spawn(url.as_str()).await;
+        let mut app =
+            Self::spawn_instance(url.as_str(), redis_url.map(|r| (r, name.as_str()))).await;
         app._postgres = Some(PostgresDb { admin_url, name });
         Some(app)
     }
@@ -576,5 +583,60 @@ impl Callback {
     pub fn code(&self) -> &str {
         self.get("code")
             .unwrap_or_else(|| panic!("no code in {}", self.url))
+    }
+}
+
+/// A TCP proxy in front of Redis that a test can cut and restore, to see what instances do
+/// when Redis goes away mid-flight.
+pub struct TcpProxy {
+    pub port: u16,
+    upstream: String,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(port: u16, upstream: &str) -> TcpProxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = TcpProxy {
+            port,
+            upstream: upstream.to_string(),
+            tasks: Arc::new(std::sync::Mutex::new(Vec::new())),
+        };
+        let upstream = proxy.upstream.clone();
+        let tasks = Arc::clone(&proxy.tasks);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection);
+            }
+        });
+        proxy.tasks.lock().unwrap().push(accept);
+        proxy
+    }
+
+    /// Cut every connection and stop listening: Redis is "down".
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Listen again on the same port: Redis is "back".
+    pub async fn restart(&self) -> TcpProxy {
+        TcpProxy::start(self.port, &self.upstream).await
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

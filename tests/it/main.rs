@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod authorize;
 mod flow;
+mod instances;
 mod pages;
 mod policy;
 mod tokens;
