@@ -76,8 +76,16 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let now = clock.now();
     if store.signing_keys().await?.is_empty() {
+        // Instances starting together on an empty database must agree on one key: the first
+        // to claim the slot wins, the others adopt its key.
         let (kid, pem) = crypto::keys::generate_rs256()?;
-        store.insert_signing_key(&kid, "RS256", &pem, now).await?;
+        let winner = store
+            .server_secret("initial_signing_key", &format!("{kid}\n{pem}"))
+            .await?;
+        let (kid, pem) = winner
+            .split_once('\n')
+            .ok_or_else(|| anyhow::anyhow!("stored initial signing key is malformed"))?;
+        store.insert_signing_key(kid, "RS256", pem, now).await?;
         tracing::info!(%kid, "generated a new ID-token signing key");
     }
     let keys = store

@@ -20,7 +20,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kid) DO NOTHING",
         )
         .bind(kid)
         .bind(alg)

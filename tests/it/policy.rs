@@ -562,3 +562,31 @@ on_every_backend!(
     closures_withhold_a_scope_for_an_audience,
     first_party_audiences_are_parents_and_students,
 );
+
+/// `/metrics` speaks Prometheus and counts introspection decisions by reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_decisions_and_cache() {
+    let app = TestApp::spawn_sqlite().await;
+    let tokens = app.sara_tokens("openid rooster").await;
+    app.introspect(&access(&tokens)).await;
+    app.introspect(&access(&tokens)).await;
+    app.introspect("unknown").await;
+    let text = app
+        .backchannel()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "poortwachter_http_requests_total{endpoint=\"/introspect\",outcome=\"success\"}",
+        "poortwachter_introspection_total{decision=\"active\"}",
+        "poortwachter_introspection_total{decision=\"unknown_token\"}",
+        "poortwachter_policy_cache_total{result=\"hit\"}",
+        "poortwachter_http_request_duration_seconds_bucket{endpoint=\"/introspect\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
