@@ -43,8 +43,9 @@ pub struct App {
     pub pairwise_secret: Vec<u8>,
     /// Policy facts cached per instance, invalidated across instances (see `cache`).
     pub cache: Arc<cache::PolicyCache>,
-    /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against.
-    pub verified_secrets: moka::sync::Cache<(String, String), String>,
+    /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against, and when.
+    pub verified_secrets:
+        quick_cache::sync::Cache<(String, String), (String, tokio::time::Instant)>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -113,10 +114,7 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         // Give the subscriber a moment so the first changes are heard; a dead Redis is fine.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready_rx).await;
     }
-    let verified_secrets = moka::sync::Cache::builder()
-        .max_capacity(10_000)
-        .time_to_live(std::time::Duration::from_secs(300))
-        .build();
+    let verified_secrets = quick_cache::sync::Cache::new(10_000);
     Ok(AppState(Arc::new(App {
         config,
         store,

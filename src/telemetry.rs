@@ -64,5 +64,12 @@ async fn render(axum::extract::State(state): axum::extract::State<crate::AppStat
         let up = redis.ping().await;
         metrics::gauge!("poortwachter_redis_up").set(if up { 1.0 } else { 0.0 });
     }
+    let cache = &state.cache;
+    let (hits, misses) = (
+        cache.hits.load(std::sync::atomic::Ordering::Relaxed),
+        cache.misses.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    metrics::counter!("poortwachter_policy_cache_total", "result" => "hit").absolute(hits);
+    metrics::counter!("poortwachter_policy_cache_total", "result" => "miss").absolute(misses);
     state.metrics.render()
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use tokio::time::Instant;
 
 use crate::storage::accounts::{Account, Enrollment};
@@ -53,17 +53,18 @@ pub struct PolicyCache {
     pub children: Cache<String, Entry<Arc<Vec<Account>>>>,
     pub closures: Cache<String, Entry<Arc<Vec<Closure>>>>,
     redis: Option<redis_bus::RedisBus>,
+    /// Plain counters on the hot path; `/metrics` publishes them.
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
-fn cache<K, V>(capacity: u64) -> Cache<K, V>
+/// Bounded; stale generations are never served and age out as new entries arrive.
+fn cache<K, V>(capacity: usize) -> Cache<K, V>
 where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone,
+    V: Clone,
 {
-    Cache::builder()
-        .max_capacity(capacity)
-        .time_to_live(Duration::from_secs(300))
-        .build()
+    Cache::new(capacity)
 }
 
 impl PolicyCache {
@@ -83,6 +84,8 @@ impl PolicyCache {
             children: cache(100_000),
             closures: cache(10_000),
             redis,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         })
     }
 
@@ -109,21 +112,20 @@ impl PolicyCache {
         load: F,
     ) -> DbResult<V>
     where
-        K: Hash + Eq + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
+        K: Hash + Eq + Clone,
+        V: Clone,
         F: Future<Output = DbResult<V>>,
     {
         let generation = self.generation.load(Ordering::Acquire);
         if self.is_fresh() {
             if let Some((cached_generation, value)) = cache.get(&key) {
                 if cached_generation == generation {
-                    metrics::counter!("poortwachter_policy_cache_total", "result" => "hit")
-                        .increment(1);
+                    self.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(value);
                 }
             }
         }
-        metrics::counter!("poortwachter_policy_cache_total", "result" => "miss").increment(1);
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let value = load.await?;
         cache.insert(key, (generation, value.clone()));
         Ok(value)
@@ -193,8 +195,7 @@ impl PolicyCache {
         let generation = self.generation.load(Ordering::Acquire);
         match self.tokens.get(hash) {
             Some((cached_generation, token)) if cached_generation == generation => {
-                metrics::counter!("poortwachter_policy_cache_total", "result" => "hit")
-                    .increment(1);
+                self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(token)
             }
             _ => None,
@@ -208,7 +209,7 @@ impl PolicyCache {
     }
 
     pub fn put_token(&self, hash: &str, token: &Arc<AccessToken>, generation: u64) {
-        metrics::counter!("poortwachter_policy_cache_total", "result" => "miss").increment(1);
+        self.misses.fetch_add(1, Ordering::Relaxed);
         self.tokens
             .insert(hash.to_string(), (generation, Arc::clone(token)));
     }

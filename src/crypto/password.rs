@@ -1,5 +1,7 @@
 //! Password and client-secret hashing with argon2id (OWASP parameters), run off the async runtime.
 
+use std::sync::{Arc, Mutex, OnceLock};
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -28,8 +30,69 @@ pub fn verify_password_blocking(password: &str, phc: &str) -> bool {
     }
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The argon2 workers: half the cores, at low CPU priority. Argon2 is deliberately expensive;
+/// on the async runtime's blocking pool a burst of logins would take every core and starve
+/// introspection and token requests. Here logins queue, and the scheduler gives the request
+/// threads precedence whenever both want the CPU.
+fn argon2_pool() -> &'static Mutex<std::sync::mpsc::Sender<Job>> {
+    static POOL: OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        for i in 0..(cores / 2).max(1) {
+            let receiver = Arc::clone(&receiver);
+            let _ = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+        }
+        Mutex::new(sender)
+    })
+}
+
+/// Linux keeps a nice value per thread: raise ours so request threads win the CPU.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread (who = 0) has no memory-safety preconditions.
+    unsafe {
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+/// Run `work` on the argon2 pool and await its result.
+async fn on_argon2_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    argon2_pool()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("argon2 pool poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("argon2 pool stopped"))?;
+    Ok(result.await?)
+}
+
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+    on_argon2_pool(move || hash_password_blocking(&password))
         .await?
         .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
 }
@@ -37,15 +100,15 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 /// Verify off the runtime. When `phc` is `None` (unknown user or client) we still spend the
 /// same work on a dummy hash so response time does not reveal which accounts exist.
 pub async fn verify_password(password: String, phc: Option<String>) -> bool {
-    let result = tokio::task::spawn_blocking(move || match phc {
+    on_argon2_pool(move || match phc {
         Some(phc) => verify_password_blocking(&password, &phc),
         None => {
             let _ = verify_password_blocking(&password, dummy_hash());
             false
         }
     })
-    .await;
-    result.unwrap_or(false)
+    .await
+    .unwrap_or(false)
 }
 
 /// A fixed argon2id hash of a random string with the same parameters as real hashes.

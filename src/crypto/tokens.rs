@@ -18,10 +18,12 @@ pub fn random_token() -> String {
 /// The value stored for a bearer secret: SHA-256, hex. A fast hash suffices because the
 /// secret itself carries 256 bits of entropy; a leaked database holds no usable token.
 pub fn hash_token(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
     let mut out = String::with_capacity(64);
     for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     out
 }
@@ -53,6 +55,11 @@ mod tests {
         assert_eq!(hash_token("abc").len(), 64);
         assert_eq!(hash_token("abc"), hash_token("abc"));
         assert_ne!(hash_token("abc"), hash_token("abd"));
+        // FIPS 180-2 test vector for SHA-256("abc").
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub async fn authenticate(
     }
 }
 
+/// How long a verified secret is remembered.
+const REMEMBER_VERIFIED_SECRET: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Authentication for the hot path (introspection): a secret that verified once is
 /// remembered as SHA-256(secret) for a few minutes, so the resource server's every call does
 /// not pay for argon2. A wrong secret never matches the remembered digest and always pays the
@@ -128,10 +131,13 @@ pub async fn authenticate_cached(
     let digest = sha256_b64url(secret.as_bytes());
     let key = (presented.client_id.clone(), digest);
     if let Some(client) = &client {
-        if let (Some(phc), Some(remembered)) =
+        if let (Some(phc), Some((remembered, at))) =
             (&client.secret_hash, state.verified_secrets.get(&key))
         {
-            if constant_time_eq(&remembered, phc) && client.allows_auth_method(presented.method) {
+            if at.elapsed() < REMEMBER_VERIFIED_SECRET
+                && constant_time_eq(&remembered, phc)
+                && client.allows_auth_method(presented.method)
+            {
                 return Ok(std::sync::Arc::clone(client));
             }
         }
@@ -140,7 +146,9 @@ pub async fn authenticate_cached(
     let ok = verify_password(secret, phc.clone()).await;
     match (client, phc) {
         (Some(client), Some(phc)) if ok && client.allows_auth_method(presented.method) => {
-            state.verified_secrets.insert(key, phc);
+            state
+                .verified_secrets
+                .insert(key, (phc, tokio::time::Instant::now()));
             Ok(client)
         }
         _ => Err(OAuthError::invalid_client(used_basic)),
