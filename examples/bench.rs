@@ -269,6 +269,7 @@ async fn bulk_insert(
                     Value::Text(s) => query.bind(s.clone()),
                     Value::Int(i) => query.bind(*i),
                     Value::Null => query.bind(Option::<String>::None),
+                    Value::NullInt => query.bind(Option::<i64>::None),
                 };
             }
         }
@@ -281,7 +282,10 @@ async fn bulk_insert(
 enum Value {
     Text(String),
     Int(i64),
+    /// NULL in a text column.
     Null,
+    /// NULL in a BIGINT column (PostgreSQL checks the type of a bound NULL).
+    NullInt,
 }
 
 fn t(s: impl Into<String>) -> Value {
@@ -392,7 +396,7 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
             t(student_id(i)),
             t(school_of(i)),
             Value::Int(now_ts - 86_400 * 90),
-            Value::Null,
+            Value::NullInt,
         ]);
     }
     let account_columns = [
@@ -460,7 +464,7 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
             t(if by_parent { "parent" } else { "student" }),
             Value::Int(now_ts),
             Value::Int(now_ts + 365 * 86_400),
-            Value::Null,
+            Value::NullInt,
         ]);
         let token = random_token();
         access.push(vec![
@@ -473,7 +477,7 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
             t("openid naam rooster huiswerk cijfers"),
             Value::Int(now_ts),
             Value::Int(now_ts + 4 * 3600),
-            Value::Null,
+            Value::NullInt,
         ]);
         tokens.push(token);
     }

@@ -46,6 +46,8 @@ pub struct App {
     /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against, and when.
     pub verified_secrets:
         quick_cache::sync::Cache<(String, String), (String, tokio::time::Instant)>,
+    /// Failed logins per school and username, when Redis does not count them.
+    pub login_failures: web::throttle::LocalCounts,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -123,6 +125,7 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         pairwise_secret,
         cache,
         verified_secrets,
+        login_failures: Default::default(),
         metrics: telemetry::install(),
     })))
 }

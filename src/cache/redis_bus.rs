@@ -118,6 +118,19 @@ impl RedisBus {
         }
     }
 
+    /// The current count under `key`, or `None` when Redis is unavailable.
+    pub async fn peek(&self, key: &str) -> Option<i64> {
+        let mut conn = self.connection().await?;
+        let key = format!("{}:{key}", self.channel);
+        match tokio::time::timeout(REDIS_TIMEOUT, conn.get::<_, Option<i64>>(key)).await {
+            Ok(Ok(count)) => Some(count.unwrap_or(0)),
+            _ => {
+                self.forget_connection().await;
+                None
+            }
+        }
+    }
+
     pub async fn reset(&self, key: &str) {
         if let Some(mut conn) = self.connection().await {
             let key = format!("{}:{key}", self.channel);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::i18n::Texts;
-use super::{no_store, session};
+use super::{no_store, session, throttle};
 use crate::crypto::password::verify_password;
 use crate::oauth::authorize::request_expired;
 use crate::storage::accounts::School;
@@ -28,6 +28,14 @@ struct LoginPage<'a> {
     selected_school: &'a str,
     username: &'a str,
     failed: bool,
+    blocked: bool,
+}
+
+/// Why the login form is shown again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LoginFailure {
+    WrongCombination,
+    TooManyAttempts,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +102,7 @@ pub async fn view_login_get(
     };
     let mut request = pending_request(&state, &browser, query.request.as_deref()).await?;
     apply_language(&state, &mut request, query.lang.as_deref()).await?;
-    render(&state, &request, &browser, None, None, false).await
+    render(&state, &request, &browser, None, None, None).await
 }
 
 async fn render(
@@ -103,7 +111,7 @@ async fn render(
     browser: &BrowserSession,
     school: Option<&str>,
     username: Option<&str>,
-    failed: bool,
+    failure: Option<LoginFailure>,
 ) -> Result<Response, PageError> {
     let schools = state.store.list_schools().await?;
     let partner = state
@@ -124,7 +132,8 @@ async fn render(
         username: username
             .or(request.login_hint.as_deref())
             .unwrap_or_default(),
-        failed,
+        failed: failure == Some(LoginFailure::WrongCombination),
+        blocked: failure == Some(LoginFailure::TooManyAttempts),
     };
     let html = page.render().map_err(PageError::internal)?;
     Ok((no_store(), Html(html)).into_response())
@@ -151,12 +160,27 @@ pub async fn view_login_post(
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
 
+    let username = username.trim().to_string();
+    if throttle::is_blocked(&state, &school, &username).await {
+        tracing::info!(outcome = "throttled", "login attempt");
+        let failure = Some(LoginFailure::TooManyAttempts);
+        return render(
+            &state,
+            &request,
+            &browser,
+            Some(&school),
+            Some(&username),
+            failure,
+        )
+        .await;
+    }
+
     let account = if school.is_empty() || username.is_empty() {
         None
     } else {
         state
             .store
-            .find_account_by_login(&school, username.trim())
+            .find_account_by_login(&school, &username)
             .await?
     };
     let verified =
@@ -166,18 +190,21 @@ pub async fn view_login_post(
         _ => {
             // Neither the username nor the school goes into the log: they are personal data.
             tracing::info!(outcome = "failed", "login attempt");
+            throttle::record_failure(&state, &school, &username).await;
+            let failure = Some(LoginFailure::WrongCombination);
             return render(
                 &state,
                 &request,
                 &browser,
                 Some(&school),
                 Some(&username),
-                true,
+                failure,
             )
             .await;
         }
     };
     tracing::info!(outcome = "success", account = %account.id, "login");
+    throttle::record_success(&state, &school, &username).await;
 
     // New session on login (session fixation); the old anonymous one is dropped.
     let (jar, fresh) = session::start(&state, jar, Some(&account.id)).await?;

@@ -5,6 +5,7 @@ pub mod error;
 pub mod i18n;
 pub mod login;
 pub mod session;
+pub mod throttle;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;

@@ -385,3 +385,61 @@ on_every_backend!(
     expired_session_or_request_is_a_readable_page,
     health_endpoints,
 );
+
+/// Ten wrong passwords for one school and username close that login for fifteen minutes,
+/// whether or not the account exists; other accounts are not affected.
+async fn repeated_wrong_passwords_are_throttled(app: TestApp) {
+    let browser = app.browser();
+    let login = browser
+        .open(&app.authorization(STUDYSPACE.0, "openid").url())
+        .await
+        .page();
+    for username in ["100002", "bestaat-niet"] {
+        for _ in 0..10 {
+            let page = browser.login(&login, "12AB", username, "fout").await.page();
+            assert!(page.html.contains("klopt niet"));
+        }
+    }
+    let page = browser
+        .login(&login, "12AB", "100002", PASSWORD)
+        .await
+        .page();
+    assert!(
+        page.html.contains("te vaak"),
+        "the right password does not help now"
+    );
+    let page = browser
+        .login(&login, "12AB", "bestaat-niet", PASSWORD)
+        .await
+        .page();
+    assert!(
+        page.html.contains("te vaak"),
+        "same answer for an unknown account"
+    );
+
+    // Someone else logs in as usual.
+    let other = app.browser();
+    let login_other = other
+        .open(&app.authorization(STUDYSPACE.0, "openid").url())
+        .await
+        .page();
+    let consent = other
+        .login(&login_other, "12AB", "100003", PASSWORD)
+        .await
+        .page();
+    assert!(consent.html.contains("decision"));
+
+    // After the window the account can log in again.
+    app.clock.advance(chrono::Duration::minutes(16));
+    let login = browser
+        .open(&app.authorization(STUDYSPACE.0, "openid").url())
+        .await
+        .page();
+    let consent = browser
+        .login(&login, "12AB", "100002", PASSWORD)
+        .await
+        .page();
+    assert!(consent.html.contains("decision"), "{}", consent.html);
+}
+
+on_every_backend!(repeated_wrong_passwords_are_throttled);
