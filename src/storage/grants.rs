@@ -194,3 +194,39 @@ impl Store {
         self.get_grant(grant_id).await
     }
 }
+
+/// A grant as the person sees it on the account page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantView {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub given_by_role: String,
+    pub granted_at: i64,
+    pub expires_at: i64,
+    /// When the partner last received a token under this grant.
+    pub last_token_at: Option<i64>,
+}
+
+impl Store {
+    /// Active grants about one student, for partners (not the school's own app).
+    pub async fn grants_about(
+        &self,
+        student_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<GrantView>> {
+        sqlx::query_as(
+            "SELECT g.id, g.client_id, c.display_name AS client_name, g.scopes, g.given_by_role, \
+             g.granted_at, g.expires_at, \
+             (SELECT MAX(t.issued_at) FROM access_tokens t WHERE t.grant_id = g.id) AS last_token_at \
+             FROM grants g JOIN clients c ON c.client_id = g.client_id \
+             WHERE g.student_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 AND c.kind = 'partner' \
+             ORDER BY c.display_name",
+        )
+        .bind(student_id)
+        .bind(ts(now))
+        .fetch_all(self.pool())
+        .await
+    }
+}

@@ -33,6 +33,18 @@ pub struct Texts {
     pub signed_in_as: &'static str,
     pub back_to_app: &'static str,
     pub nothing_shared: &'static str,
+    pub account_title: &'static str,
+    pub account_login_intro: &'static str,
+    pub account_intro: &'static str,
+    pub account_no_apps: &'static str,
+    pub account_since: &'static str,
+    pub account_until: &'static str,
+    pub account_last_used: &'static str,
+    pub account_withdraw: &'static str,
+    pub account_withdrawn: &'static str,
+    pub account_given_by_student: &'static str,
+    pub account_given_by_parent: &'static str,
+    pub logout: &'static str,
 }
 
 pub const NL: Texts = Texts {
@@ -66,6 +78,18 @@ pub const NL: Texts = Texts {
     signed_in_as: "Ingelogd als",
     back_to_app: "Terug naar de app",
     nothing_shared: "Er zijn geen gegevens gedeeld.",
+    account_title: "Mijn apps",
+    account_login_intro: "Log in om te zien welke apps toestemming hebben om je schoolgegevens te lezen, en om die toestemming in te trekken.",
+    account_intro: "Deze apps hebben toestemming om gegevens van school te lezen. Je kunt een toestemming hier intrekken; de app krijgt dan direct geen gegevens meer.",
+    account_no_apps: "Geen apps met toestemming.",
+    account_since: "sinds",
+    account_until: "geldig tot",
+    account_last_used: "laatst toegang gekregen",
+    account_withdraw: "Toestemming intrekken",
+    account_withdrawn: "De toestemming is ingetrokken. De app krijgt geen gegevens meer.",
+    account_given_by_student: "Toestemming gegeven door de leerling",
+    account_given_by_parent: "Toestemming gegeven door een ouder",
+    logout: "Uitloggen",
 };
 
 pub const EN: Texts = Texts {
@@ -100,6 +124,18 @@ pub const EN: Texts = Texts {
     signed_in_as: "Signed in as",
     back_to_app: "Back to the app",
     nothing_shared: "No data was shared.",
+    account_title: "My apps",
+    account_login_intro: "Sign in to see which apps have consent to read your school data, and to withdraw that consent.",
+    account_intro: "These apps have consent to read data from school. You can withdraw a consent here; the app then stops receiving data at once.",
+    account_no_apps: "No apps with consent.",
+    account_since: "since",
+    account_until: "valid until",
+    account_last_used: "last given access",
+    account_withdraw: "Withdraw consent",
+    account_withdrawn: "The consent was withdrawn. The app no longer receives data.",
+    account_given_by_student: "Consent given by the student",
+    account_given_by_parent: "Consent given by a parent",
+    logout: "Sign out",
 };
 
 impl Texts {

@@ -91,47 +91,89 @@ pub async fn apply_language(
     Ok(())
 }
 
-/// `GET /login?request=…`
+/// Why the person is logging in: to answer a partner's authorization request, or to manage
+/// their apps on the account page.
+enum Purpose {
+    Authorize(Box<AuthorizationRequest>),
+    Account { english: bool },
+}
+
+impl Purpose {
+    fn english(&self) -> bool {
+        match self {
+            Purpose::Authorize(request) => request.english(),
+            Purpose::Account { english } => *english,
+        }
+    }
+}
+
+/// `GET /login?request=…` (or without a request: log in to "Mijn apps").
 pub async fn view_login_get(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
+    let Some(request_id) = query.request.as_deref() else {
+        let (jar, browser) = session::current_or_start(&state, jar).await?;
+        if browser.account_id.is_some() {
+            return Ok((jar, Redirect::to("/account")).into_response());
+        }
+        let purpose = Purpose::Account {
+            english: query.lang.as_deref() == Some("en"),
+        };
+        let page = render(&state, &purpose, &browser, None, None, None).await?;
+        return Ok((jar, page).into_response());
+    };
     let Some(browser) = session::current(&state, &jar).await? else {
         return Err(PageError::session_expired());
     };
-    let mut request = pending_request(&state, &browser, query.request.as_deref()).await?;
+    let mut request = pending_request(&state, &browser, Some(request_id)).await?;
     apply_language(&state, &mut request, query.lang.as_deref()).await?;
-    render(&state, &request, &browser, None, None, None).await
+    render(
+        &state,
+        &Purpose::Authorize(Box::new(request)),
+        &browser,
+        None,
+        None,
+        None,
+    )
+    .await
 }
 
 async fn render(
     state: &AppState,
-    request: &AuthorizationRequest,
+    purpose: &Purpose,
     browser: &BrowserSession,
     school: Option<&str>,
     username: Option<&str>,
     failure: Option<LoginFailure>,
 ) -> Result<Response, PageError> {
     let schools = state.store.list_schools().await?;
-    let partner = state
-        .store
-        .get_client(&request.client_id)
-        .await?
-        .map(|c| c.display_name)
-        .unwrap_or_default();
+    let (request_id, partner, school_hint, login_hint) = match purpose {
+        Purpose::Authorize(request) => {
+            let partner = state
+                .store
+                .get_client(&request.client_id)
+                .await?
+                .map(|c| c.display_name)
+                .unwrap_or_default();
+            (
+                request.id.as_str(),
+                partner,
+                request.school_hint.as_deref(),
+                request.login_hint.as_deref(),
+            )
+        }
+        Purpose::Account { .. } => ("", String::new(), None, None),
+    };
     let page = LoginPage {
-        t: Texts::get(request.english()),
-        request_id: &request.id,
+        t: Texts::get(purpose.english()),
+        request_id,
         csrf: &browser.csrf_token,
         partner_name: &partner,
         schools: &schools,
-        selected_school: school
-            .or(request.school_hint.as_deref())
-            .unwrap_or_default(),
-        username: username
-            .or(request.login_hint.as_deref())
-            .unwrap_or_default(),
+        selected_school: school.or(school_hint).unwrap_or_default(),
+        username: username.or(login_hint).unwrap_or_default(),
         failed: failure == Some(LoginFailure::WrongCombination),
         blocked: failure == Some(LoginFailure::TooManyAttempts),
     };
@@ -155,18 +197,24 @@ pub async fn view_login_post(
         return Err(PageError::session_expired());
     };
     session::check_csrf(&browser, form.csrf.as_deref())?;
-    let request = pending_request(&state, &browser, form.request.as_deref()).await?;
+    let purpose = match form.request.as_deref().filter(|r| !r.is_empty()) {
+        Some(id) => {
+            Purpose::Authorize(Box::new(pending_request(&state, &browser, Some(id)).await?))
+        }
+        None => Purpose::Account {
+            english: jar.get("pw_lang").is_some_and(|c| c.value() == "en"),
+        },
+    };
     let school = form.school.unwrap_or_default();
-    let username = form.username.unwrap_or_default();
+    let username = form.username.unwrap_or_default().trim().to_string();
     let password = form.password.unwrap_or_default();
 
-    let username = username.trim().to_string();
     if throttle::is_blocked(&state, &school, &username).await {
         tracing::info!(outcome = "throttled", "login attempt");
         let failure = Some(LoginFailure::TooManyAttempts);
         return render(
             &state,
-            &request,
+            &purpose,
             &browser,
             Some(&school),
             Some(&username),
@@ -174,7 +222,6 @@ pub async fn view_login_post(
         )
         .await;
     }
-
     let account = if school.is_empty() || username.is_empty() {
         None
     } else {
@@ -194,7 +241,7 @@ pub async fn view_login_post(
             let failure = Some(LoginFailure::WrongCombination);
             return render(
                 &state,
-                &request,
+                &purpose,
                 &browser,
                 Some(&school),
                 Some(&username),
@@ -209,13 +256,15 @@ pub async fn view_login_post(
     // New session on login (session fixation); the old anonymous one is dropped.
     let (jar, fresh) = session::start(&state, jar, Some(&account.id)).await?;
     state.store.delete_session(&browser.id).await?;
-    state
-        .store
-        .attach_request_to_session(&request.id, &fresh.id)
-        .await?;
-    Ok((
-        jar,
-        Redirect::to(&format!("/consent?request={}", request.id)),
-    )
-        .into_response())
+    let next = match purpose {
+        Purpose::Authorize(request) => {
+            state
+                .store
+                .attach_request_to_session(&request.id, &fresh.id)
+                .await?;
+            format!("/consent?request={}", request.id)
+        }
+        Purpose::Account { .. } => "/account".to_string(),
+    };
+    Ok((jar, Redirect::to(&next)).into_response())
 }

@@ -1,5 +1,6 @@
 //! HTML for people: the login and consent pages, the browser session and its CSRF token.
 
+pub mod account;
 pub mod consent;
 pub mod error;
 pub mod i18n;
@@ -9,7 +10,7 @@ pub mod throttle;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::AppState;
@@ -24,6 +25,9 @@ pub fn router() -> Router<AppState> {
             "/consent",
             get(consent::view_consent_get).post(consent::view_consent_post),
         )
+        .route("/account", get(account::view_account_get))
+        .route("/account/withdraw", post(account::view_account_withdraw))
+        .route("/account/logout", post(account::view_account_logout))
         .route("/static/style.css", get(stylesheet))
 }
 
