@@ -18,6 +18,15 @@ impl Params {
         Ok(Params(map))
     }
 
+    /// Parse a request body for an OAuth endpoint; a repeated parameter is `invalid_request`.
+    pub fn parse_form(raw: &[u8]) -> Result<Params, super::error::OAuthError> {
+        Params::parse(raw).map_err(|name| {
+            super::error::OAuthError::invalid_request(format!(
+                "parameter {name} occurs more than once"
+            ))
+        })
+    }
+
     /// A parameter's value; empty values count as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -18,9 +18,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let params = Params::parse(&body).map_err(|name| {
-        OAuthError::invalid_request(format!("parameter {name} occurs more than once"))
-    })?;
+    let params = Params::parse_form(&body)?;
     let client = authenticate(&state, &headers, &params).await?;
     let token = params
         .get("token")

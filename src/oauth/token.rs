@@ -59,9 +59,7 @@ pub async fn token(
             "use application/x-www-form-urlencoded",
         ));
     }
-    let params = Params::parse(&body).map_err(|name| {
-        OAuthError::invalid_request(format!("parameter {name} occurs more than once"))
-    })?;
+    let params = Params::parse_form(&body)?;
     let client = authenticate(&state, &headers, &params).await?;
     let response = match params.get("grant_type") {
         Some("authorization_code") => exchange_code(&state, &client, &params).await,

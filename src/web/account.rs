@@ -182,16 +182,7 @@ pub async fn view_account_withdraw(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let english = english(&jar, None);
-    let form: AccountForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        PageError::bad_request((
-            "Het formulier kon niet worden gelezen.",
-            "The form could not be read.",
-        ))
-    })?;
-    let Some(browser) = session::current(&state, &jar).await? else {
-        return Err(PageError::session_expired().in_english(english));
-    };
-    session::check_csrf(&browser, form.csrf.as_deref())?;
+    let (form, browser): (AccountForm, _) = session::accept_form(&state, &jar, &body).await?;
     let (Some(account_id), Some(grant_id)) = (browser.account_id.as_deref(), form.grant.as_deref())
     else {
         return Err(PageError::session_expired().in_english(english));

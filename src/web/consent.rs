@@ -50,7 +50,6 @@ struct ConsentPage<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ConsentForm {
-    csrf: Option<String>,
     request: Option<String>,
     decision: Option<String>,
     student: Option<String>,
@@ -131,16 +130,7 @@ pub async fn view_consent_post(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form: ConsentForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        PageError::bad_request((
-            "Het formulier kon niet worden gelezen.",
-            "The form could not be read.",
-        ))
-    })?;
-    let Some(browser) = session::current(&state, &jar).await? else {
-        return Err(PageError::session_expired());
-    };
-    session::check_csrf(&browser, form.csrf.as_deref())?;
+    let (form, browser): (ConsentForm, _) = session::accept_form(&state, &jar, &body).await?;
     let request = pending_request(&state, &browser, form.request.as_deref()).await?;
     let english = request.english();
 

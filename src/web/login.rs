@@ -47,7 +47,6 @@ pub struct PageQuery {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct LoginForm {
-    csrf: Option<String>,
     request: Option<String>,
     school: Option<String>,
     username: Option<String>,
@@ -187,16 +186,7 @@ pub async fn view_login_post(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        PageError::bad_request((
-            "Het formulier kon niet worden gelezen.",
-            "The form could not be read.",
-        ))
-    })?;
-    let Some(browser) = session::current(&state, &jar).await? else {
-        return Err(PageError::session_expired());
-    };
-    session::check_csrf(&browser, form.csrf.as_deref())?;
+    let (form, browser): (LoginForm, _) = session::accept_form(&state, &jar, &body).await?;
     let purpose = match form.request.as_deref().filter(|r| !r.is_empty()) {
         Some(id) => {
             Purpose::Authorize(Box::new(pending_request(&state, &browser, Some(id)).await?))

@@ -88,3 +88,29 @@ pub fn check_csrf(session: &BrowserSession, submitted: Option<&str>) -> Result<(
 fn storage_ts(at: chrono::DateTime<chrono::Utc>) -> i64 {
     crate::storage::ts(at)
 }
+
+/// A submitted form: parsed, from a known session, with the session's CSRF token in its
+/// `csrf` field. Every state-changing form goes through here.
+pub async fn accept_form<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    jar: &CookieJar,
+    body: &[u8],
+) -> Result<(T, BrowserSession), PageError> {
+    #[derive(serde::Deserialize)]
+    struct Csrf {
+        csrf: Option<String>,
+    }
+    let unreadable = || {
+        PageError::bad_request((
+            "Het formulier kon niet worden gelezen.",
+            "The form could not be read.",
+        ))
+    };
+    let form: T = serde_urlencoded::from_bytes(body).map_err(|_| unreadable())?;
+    let Csrf { csrf } = serde_urlencoded::from_bytes(body).map_err(|_| unreadable())?;
+    let Some(browser) = current(state, jar).await? else {
+        return Err(PageError::session_expired());
+    };
+    check_csrf(&browser, csrf.as_deref())?;
+    Ok((form, browser))
+}

@@ -363,7 +363,49 @@ async fn tokens_are_stored_only_as_hashes(app: TestApp) {
     }
 }
 
+/// Refresh tokens idle out after 30 days; using one restarts the clock for its successor.
+async fn refresh_tokens_idle_out_after_thirty_days(app: TestApp) {
+    let (authorization, code) = code_for_sara(&app, "openid rooster offline_access").await;
+    let (_, first) = app
+        .exchange(STUDYSPACE, &code, &authorization.verifier)
+        .await;
+    app.clock.advance(Duration::days(29));
+    let (status, second) = app
+        .token(
+            STUDYSPACE,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{second}");
+    app.clock.advance(Duration::days(29));
+    let (status, third) = app
+        .token(
+            STUDYSPACE,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", second["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "still within 30 days of the last use: {third}");
+    app.clock.advance(Duration::days(31));
+    let (status, body) = app
+        .token(
+            STUDYSPACE,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", third["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_error(status, &body, 400, "invalid_grant");
+}
+
 on_every_backend!(
+    refresh_tokens_idle_out_after_thirty_days,
     wrong_verifier_is_invalid_grant_and_burns_the_code,
     redirect_uri_must_match_at_the_token_endpoint,
     code_replay_is_refused_and_revokes_earlier_tokens,
