@@ -55,10 +55,10 @@ impl Scope {
                 "Keep access while you are not signed in, until you withdraw consent."
             }
             (Scope::Naam, false) => {
-                "Je naam (voornaam, tussenvoegsel en achternaam), zodat de leerling herkend wordt."
+                "De naam van de leerling (voornaam, tussenvoegsel en achternaam), zodat de app weet om wie het gaat."
             }
             (Scope::Naam, true) => {
-                "The name (given name, prefix and family name), to recognise the student."
+                "The student's name (given name, prefix and family name), so the app knows who it is about."
             }
             (Scope::Rooster, false) => "Het rooster: lessen, lokalen en roosterwijzigingen.",
             (Scope::Rooster, true) => "The timetable: lessons, rooms and timetable changes.",
