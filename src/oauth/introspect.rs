@@ -261,7 +261,10 @@ async fn describe(
                 "school": live.school_brin,
             }));
             if let Some(parent) = actor_id {
-                answer.act = Some(json!({ "sub": parent, "role": "parent" }));
+                let username = live_policy::account(state, parent)
+                    .await?
+                    .map(|p| p.username.clone());
+                answer.act = Some(json!({ "sub": parent, "username": username, "role": "parent" }));
             }
         }
     } else if let Some(parent) = actor_id {

@@ -152,7 +152,7 @@ pub async fn client(state: &AppState, id: &str) -> DbResult<Option<Arc<Client>>>
         .await
 }
 
-async fn account(state: &AppState, id: &str) -> DbResult<Option<Arc<Account>>> {
+pub async fn account(state: &AppState, id: &str) -> DbResult<Option<Arc<Account>>> {
     let store = &state.store;
     state
         .cache

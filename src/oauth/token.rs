@@ -242,12 +242,15 @@ async fn refresh(
         }
         None => refresh_scopes.clone(),
     };
+    // Who acts is the grant's current state: once a student of 18 confirms a parent's consent
+    // personally, new tokens no longer name the parent.
+    let actor = live.grant.actor().map(str::to_string);
     let issued = mint(
         state,
         &live,
         (&scopes, &refresh_scopes),
         &old.family_id,
-        old.actor_id.as_deref(),
+        actor.as_deref(),
         &old.session_id,
         old.auth_time,
         now,
@@ -258,7 +261,7 @@ async fn refresh(
             IdTokenInput {
                 client_id: &client.client_id,
                 student: &live.subject,
-                actor_id: old.actor_id.as_deref(),
+                actor_id: actor.as_deref(),
                 scopes: &scopes,
                 nonce: None,
                 auth_time: old.auth_time,

@@ -331,6 +331,7 @@ async fn parent_no_longer_linked(app: TestApp) {
     assert_eq!(answer["active"], true);
     assert_eq!(answer["student"]["student_number"], "100001");
     assert_eq!(answer["act"]["role"], "parent");
+    assert_eq!(answer["act"]["username"], "p.devries");
     let (status, _) = app
         .admin(
             "DELETE",
@@ -383,6 +384,20 @@ async fn parents_consent_ends_at_eighteen_until_the_student_confirms(app: TestAp
         .await;
     assert!(callback.get("code").is_some());
     assert_eq!(app.introspect(&refresh).await["active"], true);
+    // Tokens from now on are in her own name: no parent as actor.
+    let (status, renewed) = app
+        .token(
+            STUDYSPACE,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{renewed}");
+    let answer = app.introspect(&access(&renewed)).await;
+    assert_eq!(answer["active"], true);
+    assert!(answer.get("act").is_none(), "{answer}");
 }
 
 async fn closures_withhold_a_scope_for_an_audience(app: TestApp) {
