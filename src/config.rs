@@ -114,3 +114,46 @@ impl fmt::Debug for Config {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_limits_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("poortwachter.toml");
+        std::fs::write(
+            &file,
+            "issuer = \"https://login.example.nl/\"\nid_token_ttl_secs = 3600\naccess_token_ttl_secs = 600\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(
+            config.issuer, "https://login.example.nl",
+            "trailing slash dropped"
+        );
+        assert!(config.secure_cookies());
+        assert_eq!(
+            config.id_token_ttl_secs, 300,
+            "ID tokens never live longer than 5 minutes"
+        );
+        assert_eq!(config.access_token_ttl_secs, 600);
+        assert_eq!(
+            config.refresh_token_idle_secs,
+            30 * 24 * 3600,
+            "default kept"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_database_passwords() {
+        let config = Config {
+            database_url: "postgres://poortwachter:geheim@db/poortwachter".into(),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("geheim"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+}
