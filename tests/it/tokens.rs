@@ -177,6 +177,14 @@ async fn refresh_can_narrow_but_not_widen(app: TestApp) {
         .exchange(STUDYSPACE, &code, &authorization.verifier)
         .await;
     let refresh = first["refresh_token"].as_str().unwrap();
+    // Another partner cannot use it (and trying does not spend it).
+    let (status, body) = app
+        .token(
+            crate::helpers::HUISWERKHULP,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_error(status, &body, 400, "invalid_grant");
     let (status, body) = app
         .token(
             STUDYSPACE,
