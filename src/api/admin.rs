@@ -136,7 +136,7 @@ async fn record(
             now,
         )
         .await?;
-    tracing::info!(actor = %manager.client_id, action, target, "policy changed through the admin API");
+    tracing::info!(actor = %manager.client_id, action, "policy changed through the admin API (details in the audit log)");
     Ok(())
 }
 

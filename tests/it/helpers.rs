@@ -115,6 +115,7 @@ impl TestApp {
     }
 
     async fn spawn(database_url: &str) -> TestApp {
+        capture_logs();
         Self::spawn_instance(database_url, None).await
     }
 
@@ -639,4 +640,43 @@ impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Everything the server logs during the test run (one process-wide subscriber), so tests can
+/// check that no secret or personal data reaches the log.
+static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = LogWriter(Arc::clone(&buffer));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "poortwachter=debug,sqlx=info,tower_http=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    });
+}
+
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .map(|buffer| String::from_utf8_lossy(&buffer.lock().unwrap()).to_string())
+        .unwrap_or_default()
 }

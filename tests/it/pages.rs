@@ -443,3 +443,52 @@ async fn repeated_wrong_passwords_are_throttled(app: TestApp) {
 }
 
 on_every_backend!(repeated_wrong_passwords_are_throttled);
+
+/// The log says what happened, never with passwords, tokens, codes, secrets or names.
+async fn logs_hold_no_secrets_or_personal_data(app: TestApp) {
+    let browser = app.browser();
+    let login = browser
+        .open(&app.authorization(STUDYSPACE.0, "openid").url())
+        .await
+        .page();
+    let wrong_password = format!("fout-{}", poortwachter::crypto::tokens::random_token());
+    browser
+        .login(&login, "12AB", "100003", &wrong_password)
+        .await
+        .page();
+    let authorization = app.authorization(STUDYSPACE.0, "openid naam offline_access");
+    let callback = app
+        .authorize_with_consent(&authorization.url(), "12AB", "100003", None)
+        .await;
+    let code = callback.code().to_string();
+    let (_, tokens) = app
+        .exchange(STUDYSPACE, &code, &authorization.verifier)
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    app.userinfo(access).await;
+    app.introspect(access).await;
+    app.exchange(STUDYSPACE, &code, &authorization.verifier)
+        .await; // a replay, logged as a warning
+
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("login"), "the capture works: {logs}");
+    assert!(logs.contains("authorization code replayed"));
+    for secret in [
+        wrong_password.as_str(),
+        PASSWORD,
+        access,
+        refresh,
+        code.as_str(),
+        &authorization.verifier,
+        "studyspace-demo-secret",
+        "schooldata-api-demo-secret",
+        "Lotte",
+        "Visser",
+        "100003",
+    ] {
+        assert!(!logs.contains(secret), "the log contains {secret}");
+    }
+}
+
+on_every_backend!(logs_hold_no_secrets_or_personal_data);
