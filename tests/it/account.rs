@@ -58,13 +58,7 @@ async fn student_withdraws_consent_and_the_partner_is_cut_off(app: TestApp) {
     assert!(!after.html.contains("Studyspace (demo)"));
     assert_eq!(app.introspect(access).await["active"], false);
     let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 400, "{body}");
 }

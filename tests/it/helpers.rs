@@ -294,6 +294,18 @@ impl TestApp {
         (status, body)
     }
 
+    /// `grant_type=refresh_token` with client_secret_basic.
+    pub async fn refresh(&self, client: (&str, &str), refresh_token: &str) -> (StatusCode, Value) {
+        self.token(
+            client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
     /// Exchange a code for tokens, with the verifier that belongs to it.
     pub async fn exchange(
         &self,

@@ -145,13 +145,7 @@ async fn revocation_by_the_partner(app: TestApp) {
     assert_eq!(revoke("never-issued".into()).await, 200);
     // Revoking the refresh token ends the access tokens issued under it.
     let (_, refreshed) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(app.introspect(&access(&refreshed)).await["active"], true);
     assert_eq!(
@@ -227,13 +221,7 @@ async fn suspended_or_expired_accreditation(app: TestApp) {
     assert_eq!(status, 200);
     assert_eq!(app.introspect(&access(&tokens)).await, INACTIVE());
     let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 400, "{body}");
 
@@ -385,15 +373,7 @@ async fn parents_consent_ends_at_eighteen_until_the_student_confirms(app: TestAp
     assert!(callback.get("code").is_some());
     assert_eq!(app.introspect(&refresh).await["active"], true);
     // Tokens from now on are in her own name: no parent as actor.
-    let (status, renewed) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ],
-        )
-        .await;
+    let (status, renewed) = app.refresh(STUDYSPACE, refresh.as_str()).await;
     assert_eq!(status, 200, "{renewed}");
     let answer = app.introspect(&access(&renewed)).await;
     assert_eq!(answer["active"], true);

@@ -86,13 +86,7 @@ async fn code_replay_is_refused_and_revokes_earlier_tokens(app: TestApp) {
         .unwrap()
         .contains("invalid_token"));
     let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", first["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, first["refresh_token"].as_str().unwrap())
         .await;
     assert_error(status, &body, 400, "invalid_grant");
 }
@@ -132,15 +126,7 @@ async fn reused_refresh_token_is_refused_and_revokes_the_family(app: TestApp) {
         .await;
     let old_refresh = first["refresh_token"].as_str().unwrap().to_string();
 
-    let (status, second) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &old_refresh),
-            ],
-        )
-        .await;
+    let (status, second) = app.refresh(STUDYSPACE, &old_refresh).await;
     assert_eq!(status, 200, "{second}");
     let new_refresh = second["refresh_token"].as_str().unwrap().to_string();
     let new_access = second["access_token"].as_str().unwrap().to_string();
@@ -148,26 +134,10 @@ async fn reused_refresh_token_is_refused_and_revokes_the_family(app: TestApp) {
     assert_eq!(app.userinfo(&new_access).await.status(), 200);
 
     // The rotated-out token comes back: refused, and everything issued since is revoked.
-    let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &old_refresh),
-            ],
-        )
-        .await;
+    let (status, body) = app.refresh(STUDYSPACE, &old_refresh).await;
     assert_error(status, &body, 400, "invalid_grant");
     assert_eq!(app.userinfo(&new_access).await.status(), 401);
-    let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &new_refresh),
-            ],
-        )
-        .await;
+    let (status, body) = app.refresh(STUDYSPACE, &new_refresh).await;
     assert_error(status, &body, 400, "invalid_grant");
 }
 
@@ -178,12 +148,7 @@ async fn refresh_can_narrow_but_not_widen(app: TestApp) {
         .await;
     let refresh = first["refresh_token"].as_str().unwrap();
     // Another partner cannot use it (and trying does not spend it).
-    let (status, body) = app
-        .token(
-            crate::helpers::HUISWERKHULP,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+    let (status, body) = app.refresh(crate::helpers::HUISWERKHULP, refresh).await;
     assert_error(status, &body, 400, "invalid_grant");
     let (status, body) = app
         .token(
@@ -274,12 +239,7 @@ async fn malformed_token_requests_get_rfc6749_errors(app: TestApp) {
         .token(STUDYSPACE, &[("grant_type", "authorization_code")])
         .await;
     assert_error(status, &body, 400, "invalid_request");
-    let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[("grant_type", "refresh_token"), ("refresh_token", "bogus")],
-        )
-        .await;
+    let (status, body) = app.refresh(STUDYSPACE, "bogus").await;
     assert_error(status, &body, 400, "invalid_grant");
     let response = app
         .backchannel()
@@ -379,35 +339,17 @@ async fn refresh_tokens_idle_out_after_thirty_days(app: TestApp) {
         .await;
     app.clock.advance(Duration::days(29));
     let (status, second) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", first["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, first["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 200, "{second}");
     app.clock.advance(Duration::days(29));
     let (status, third) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", second["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, second["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 200, "still within 30 days of the last use: {third}");
     app.clock.advance(Duration::days(31));
     let (status, body) = app
-        .token(
-            STUDYSPACE,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", third["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(STUDYSPACE, third["refresh_token"].as_str().unwrap())
         .await;
     assert_error(status, &body, 400, "invalid_grant");
 }
