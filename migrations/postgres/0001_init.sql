@@ -214,7 +214,8 @@ INSERT INTO policy_epoch (id, value) VALUES (1, 0);
 
 -- Any writer (this server, another instance, the CLI, a database console) that changes a
 -- fact the live policy reads bumps the epoch, so every instance drops its cache within a
--- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet.
+-- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet;
+-- a new enrollment can move a student to a school whose link is closed, so it does.
 CREATE FUNCTION bump_policy_epoch() RETURNS trigger AS $$
 BEGIN
     UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
@@ -229,9 +230,9 @@ CREATE TRIGGER clients_bump_epoch AFTER UPDATE OR DELETE ON clients
     FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
 CREATE TRIGGER accounts_bump_epoch AFTER UPDATE OR DELETE ON accounts
     FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
-CREATE TRIGGER enrollments_bump_epoch AFTER UPDATE OR DELETE ON enrollments
+CREATE TRIGGER enrollments_bump_epoch AFTER INSERT OR UPDATE OR DELETE ON enrollments
     FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
-CREATE TRIGGER guardianships_bump_epoch AFTER DELETE ON guardianships
+CREATE TRIGGER guardianships_bump_epoch AFTER INSERT OR DELETE ON guardianships
     FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
 CREATE TRIGGER scope_closures_bump_epoch AFTER INSERT OR UPDATE OR DELETE ON scope_closures
     FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();

@@ -214,7 +214,8 @@ INSERT INTO policy_epoch (id, value) VALUES (1, 0);
 
 -- Any writer (this server, another instance, the CLI, a database console) that changes a
 -- fact the live policy reads bumps the epoch, so every instance drops its cache within a
--- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet.
+-- poll interval. Inserts of tokens and first grants need no bump: nothing cached them yet;
+-- a new enrollment can move a student to a school whose link is closed, so it does.
 CREATE TRIGGER grants_update_bumps_epoch AFTER UPDATE ON grants
 BEGIN
     UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
@@ -248,6 +249,14 @@ BEGIN
     UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
 END;
 CREATE TRIGGER accounts_delete_bumps_epoch AFTER DELETE ON accounts
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER enrollments_insert_bumps_epoch AFTER INSERT ON enrollments
+BEGIN
+    UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER guardianships_insert_bumps_epoch AFTER INSERT ON guardianships
 BEGIN
     UPDATE policy_epoch SET value = value + 1 WHERE id = 1;
 END;

@@ -434,13 +434,14 @@ pub async fn withdraw_grant(
     let now = state.now();
     let grant = state.store.get_grant(&grant_id).await?;
     let belongs_here = match &grant {
-        Some(g) => state
+        // Only grants of students enrolled at this school now, and never a first-party
+        // ("self") grant, which is no consent to a partner.
+        Some(g) if g.given_by_role != "self" => state
             .store
-            .enrollments_of(&g.student_id)
+            .active_enrollment(&g.student_id, now)
             .await?
-            .iter()
-            .any(|e| e.school_brin == brin),
-        None => false,
+            .is_some_and(|school| school == brin),
+        _ => false,
     };
     if !belongs_here {
         return Err(ApiError::not_found(format!(

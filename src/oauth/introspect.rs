@@ -179,7 +179,15 @@ async fn refresh_answer(
     if !may_see(caller, &refresh.client_id) {
         return Ok(Err(Inactive::OtherClient));
     }
-    let live = match check_grant(state, &refresh.grant_id, &refresh.client_id, now).await? {
+    let live = match check_grant(
+        state,
+        &refresh.grant_id,
+        &refresh.client_id,
+        refresh.actor_id.as_deref(),
+        now,
+    )
+    .await?
+    {
         Ok(live) => live,
         Err(reason) => return Ok(Err(reason)),
     };

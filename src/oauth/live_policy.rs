@@ -217,10 +217,12 @@ async fn closures(state: &AppState, brin: &str) -> DbResult<Arc<Vec<Closure>>> {
 }
 
 /// Evaluate every rule of the live policy for one grant and client, at `now`.
+/// `token_actor` is the parent named on the token (or code) being checked, if any.
 pub async fn check_grant(
     state: &AppState,
     grant_id: &str,
     client_id: &str,
+    token_actor: Option<&str>,
     now: DateTime<Utc>,
 ) -> DbResult<Result<LiveGrant, Inactive>> {
     let Some(grant) = grant(state, grant_id).await? else {
@@ -269,10 +271,16 @@ pub async fn check_grant(
     if !link_open(state, &school_brin, client_id).await? {
         return Ok(Err(Inactive::LinkClosed));
     }
-    if let Some(parent_id) = grant.actor() {
+    // Every parent involved must still be linked to the child: the one who gave the consent,
+    // and the one whose login obtained this token (they differ when a parent signs in to an
+    // app under a grant given by the other parent or by the student).
+    for parent_id in [grant.actor(), token_actor].into_iter().flatten() {
         if !guardian(state, parent_id, &subject.id).await? {
             return Ok(Err(Inactive::GuardianshipEnded));
         }
+    }
+    // A parent's consent ends when the child turns 18, until the student confirms it.
+    if grant.actor().is_some() {
         let age = subject
             .birth_date()
             .map(|b| age_on(b, now.date_naive()))
@@ -341,7 +349,15 @@ pub async fn evaluate_access_token(
     if !token.is_live_at(now) {
         return Ok(Err(Inactive::Expired));
     }
-    let live = match check_grant(state, &token.grant_id, &token.client_id, now).await? {
+    let live = match check_grant(
+        state,
+        &token.grant_id,
+        &token.client_id,
+        token.actor_id.as_deref(),
+        now,
+    )
+    .await?
+    {
         Ok(live) => live,
         Err(reason) => return Ok(Err(reason)),
     };

@@ -102,6 +102,13 @@ async fn exchange_code(
     let Some(stored) = state.store.get_code(&code_hash).await? else {
         return Err(OAuthError::invalid_grant("unknown authorization code"));
     };
+    // Another client can neither use the code nor, by presenting it, burn it or revoke what
+    // its rightful client received.
+    if stored.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "code was issued to another client",
+        ));
+    }
     if stored.used_at.is_some() {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
         let revoked = state.store.revoke_family(&code_hash, now).await?;
@@ -115,9 +122,6 @@ async fn exchange_code(
         state.store.burn_code(code_hash_ref, now).await?;
         Err::<TokenResponse, OAuthError>(OAuthError::invalid_grant(reason))
     };
-    if stored.client_id != client.client_id {
-        return refuse("code was issued to another client").await;
-    }
     if stored.expires_at <= ts(now) {
         return refuse("authorization code expired").await;
     }
@@ -129,7 +133,15 @@ async fn exchange_code(
         _ => return refuse("PKCE verification failed").await,
     }
     client_may_receive_tokens(client, now)?;
-    let live = match check_grant(state, &stored.grant_id, &client.client_id, now).await? {
+    let live = match check_grant(
+        state,
+        &stored.grant_id,
+        &client.client_id,
+        stored.actor_id.as_deref(),
+        now,
+    )
+    .await?
+    {
         Ok(live) => live,
         Err(reason) => {
             tracing::info!(?reason, "code exchange refused by live policy");
@@ -216,7 +228,15 @@ async fn refresh(
         return Err(OAuthError::invalid_grant("refresh token is not active"));
     }
     client_may_receive_tokens(client, now)?;
-    let live = match check_grant(state, &old.grant_id, &client.client_id, now).await? {
+    let live = match check_grant(
+        state,
+        &old.grant_id,
+        &client.client_id,
+        old.actor_id.as_deref(),
+        now,
+    )
+    .await?
+    {
         Ok(live) => live,
         Err(reason) => {
             tracing::info!(?reason, "refresh refused by live policy");
@@ -242,9 +262,8 @@ async fn refresh(
         }
         None => refresh_scopes.clone(),
     };
-    // Who acts is the grant's current state: once a student of 18 confirms a parent's consent
-    // personally, new tokens no longer name the parent.
-    let actor = live.grant.actor().map(str::to_string);
+    // The successor is held by the same party: whoever's login started this token family.
+    let actor = old.actor_id.clone();
     let issued = mint(
         state,
         &live,

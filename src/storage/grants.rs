@@ -38,6 +38,7 @@ const GRANT_COLUMNS: &str = "id, student_id, client_id, scopes, given_by, given_
                              granted_at, expires_at, revoked_at";
 
 /// Who gives consent: the student personally, or a parent acting for the student.
+#[derive(Clone, Copy)]
 pub struct Consent<'a> {
     pub student_id: &'a str,
     pub client_id: &'a str,
@@ -79,6 +80,23 @@ impl Store {
         consent: Consent<'_>,
         now: DateTime<Utc>,
     ) -> DbResult<(Grant, bool)> {
+        // Optimistic concurrency: a concurrent withdrawal or first consent makes an attempt
+        // step back and re-read, so a withdrawn scope is never written back.
+        for _ in 0..4 {
+            if let Some(done) = self.try_record_consent(consent, now).await? {
+                return Ok(done);
+            }
+        }
+        Err(sqlx::Error::Protocol(
+            "consent kept conflicting with concurrent changes".into(),
+        ))
+    }
+
+    async fn try_record_consent(
+        &self,
+        consent: Consent<'_>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<(Grant, bool)>> {
         let mut tx = self.pool().begin().await?;
         // Expired but never revoked grants would block the one-active-grant index.
         sqlx::query(
@@ -103,9 +121,10 @@ impl Store {
             Some(grant) => {
                 let scopes = grant.scopes().union(consent.scopes);
                 changed = scopes != grant.scopes() || grant.given_by != consent.given_by;
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE grants SET scopes = $2, given_by = $3, given_by_role = $4, \
-                     granted_at = $5, expires_at = $6 WHERE id = $1",
+                     granted_at = $5, expires_at = $6 \
+                     WHERE id = $1 AND scopes = $7 AND revoked_at IS NULL",
                 )
                 .bind(&grant.id)
                 .bind(scopes.to_string())
@@ -113,13 +132,18 @@ impl Store {
                 .bind(consent.given_by_role)
                 .bind(ts(now))
                 .bind(ts(consent.expires_at))
+                .bind(&grant.scopes)
                 .execute(&mut *tx)
                 .await?;
+                if updated.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 grant.id
             }
             None => {
                 let id = new_id();
-                sqlx::query(&format!(
+                let inserted = sqlx::query(&format!(
                     "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
                 ))
                 .bind(&id)
@@ -131,8 +155,19 @@ impl Store {
                 .bind(ts(now))
                 .bind(ts(consent.expires_at))
                 .execute(&mut *tx)
-                .await?;
-                id
+                .await;
+                match inserted {
+                    Ok(_) => id,
+                    // Another first consent won the one-active-grant index: extend that one.
+                    Err(e)
+                        if e.as_database_error()
+                            .is_some_and(|d| d.is_unique_violation()) =>
+                    {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         let grant: Grant =
@@ -141,7 +176,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok((grant, changed))
+        Ok(Some((grant, changed)))
     }
 }
 
@@ -154,11 +189,28 @@ impl Store {
         scopes: Option<&ScopeSet>,
         now: DateTime<Utc>,
     ) -> DbResult<Option<Grant>> {
+        for _ in 0..4 {
+            if let Some(done) = self.try_withdraw_grant(grant_id, scopes, now).await? {
+                return Ok(done);
+            }
+        }
+        Err(sqlx::Error::Protocol(
+            "withdrawal kept conflicting with concurrent changes".into(),
+        ))
+    }
+
+    /// One attempt; `None` when a concurrent change to the grant's scopes got in between.
+    async fn try_withdraw_grant(
+        &self,
+        grant_id: &str,
+        scopes: Option<&ScopeSet>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Option<Grant>>> {
         let Some(grant) = self.get_grant(grant_id).await? else {
-            return Ok(None);
+            return Ok(Some(None));
         };
         if !grant.is_active_at(now) {
-            return Ok(None);
+            return Ok(Some(None));
         }
         let remaining = match scopes {
             Some(withdrawn) => grant
@@ -168,30 +220,38 @@ impl Store {
                 .collect::<ScopeSet>(),
             None => ScopeSet::default(),
         };
-        if remaining.is_empty() {
+        let mut tx = self.pool().begin().await?;
+        let updated = if remaining.is_empty() {
             sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(grant_id)
                 .bind(ts(now))
-                .execute(self.pool())
-                .await?;
-            sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
-                .bind(grant_id)
-                .bind(ts(now))
-                .execute(self.pool())
-                .await?;
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
-                .bind(grant_id)
-                .bind(ts(now))
-                .execute(self.pool())
-                .await?;
+                .execute(&mut *tx)
+                .await?
         } else {
-            sqlx::query("UPDATE grants SET scopes = $2 WHERE id = $1")
+            sqlx::query("UPDATE grants SET scopes = $2 WHERE id = $1 AND scopes = $3 AND revoked_at IS NULL")
                 .bind(grant_id)
                 .bind(remaining.to_string())
-                .execute(self.pool())
-                .await?;
+                .bind(&grant.scopes)
+                .execute(&mut *tx)
+                .await?
+        };
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
         }
-        self.get_grant(grant_id).await
+        if remaining.is_empty() {
+            for table in ["access_tokens", "refresh_tokens"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL"
+                ))
+                .bind(grant_id)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(self.get_grant(grant_id).await?))
     }
 }
 

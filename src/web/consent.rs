@@ -95,7 +95,19 @@ fn render(
         .children
         .iter()
         .map(|c| ChildLine {
-            value: c.child.username.clone(),
+            // The student number is what people and partners know, but it is unique per school
+            // only: children at two schools with the same number are told apart by their id.
+            value: if choices
+                .children
+                .iter()
+                .filter(|o| o.child.username == c.child.username)
+                .count()
+                == 1
+            {
+                c.child.username.clone()
+            } else {
+                c.child.id.clone()
+            },
             name: c.child.name().full(),
             reason: c.ineligible.map(|reason| match reason {
                 ChildIneligible::Adult => t.child_not_eligible_adult,
@@ -164,11 +176,23 @@ pub async fn view_consent_post(
     let (student, actor) = match choices.account.role() {
         Some(Role::Parent) => {
             let wanted = form.student.as_deref().unwrap_or_default();
-            let chosen = choices
+            let eligible: Vec<_> = choices
                 .children
                 .iter()
                 .filter(|c| c.ineligible.is_none())
-                .find(|c| c.child.username == wanted || c.child.id == wanted);
+                .collect();
+            let by_number: Vec<_> = eligible
+                .iter()
+                .filter(|c| c.child.username == wanted)
+                .collect();
+            let chosen =
+                eligible
+                    .iter()
+                    .find(|c| c.child.id == wanted)
+                    .or(match by_number.as_slice() {
+                        [only] => Some(*only),
+                        _ => None,
+                    });
             let Some(chosen) = chosen else {
                 return Err(PageError::bad_request((
                     "Kies het kind voor wie je toestemming geeft.",

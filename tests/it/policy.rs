@@ -372,10 +372,12 @@ async fn parents_consent_ends_at_eighteen_until_the_student_confirms(app: TestAp
         .await;
     assert!(callback.get("code").is_some());
     assert_eq!(app.introspect(&refresh).await["active"], true);
-    // Tokens from now on are in her own name: no parent as actor.
-    let (status, renewed) = app.refresh(STUDYSPACE, refresh.as_str()).await;
-    assert_eq!(status, 200, "{renewed}");
-    let answer = app.introspect(&access(&renewed)).await;
+    // Tokens from her own sign-in are in her own name: no parent as actor.
+    let (status, own) = app
+        .exchange(STUDYSPACE, callback.code(), &confirmed.verifier)
+        .await;
+    assert_eq!(status, 200, "{own}");
+    let answer = app.introspect(&access(&own)).await;
     assert_eq!(answer["active"], true);
     assert!(answer.get("act").is_none(), "{answer}");
 }
@@ -543,7 +545,62 @@ async fn first_party_audiences_are_parents_and_students(app: TestApp) {
     );
 }
 
+/// A parent who signs in under a grant the student (17) gave personally holds a token in the
+/// parent's name: unlinking that parent ends the parent's token, not the student's own.
+async fn unlinking_a_parent_ends_the_tokens_obtained_through_that_parent(app: TestApp) {
+    let store = &app.state.store;
+    let petra = store
+        .find_account_by_login("12AB", "p.devries")
+        .await
+        .unwrap()
+        .unwrap();
+    let jan = store
+        .find_account_by_login("12AB", "100001")
+        .await
+        .unwrap()
+        .unwrap();
+    let emma = store
+        .find_account_by_login("12AB", "100004")
+        .await
+        .unwrap()
+        .unwrap();
+    store.remove_guardianship(&petra.id, &jan.id).await.unwrap();
+    sqlx::query("UPDATE accounts SET birth_date = '2009-01-01' WHERE id = $1")
+        .bind(&emma.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let own = app
+        .tokens_for(STUDYSPACE, "openid rooster", "100004", None)
+        .await;
+    // Petra's only child already covered: no consent page, a token with Petra as actor.
+    let through_parent = app
+        .tokens_for(STUDYSPACE, "openid rooster", "p.devries", None)
+        .await;
+    let answer = app.introspect(&access(&through_parent)).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["act"]["username"], "p.devries");
+
+    let beheer = app.management_token("beheer-12ab-demo").await;
+    let (status, _) = app
+        .admin(
+            "DELETE",
+            "/api/admin/schools/12AB/guardianships/p.devries/100004",
+            &beheer,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(app.introspect(&access(&through_parent)).await, INACTIVE());
+    assert_eq!(
+        app.introspect(&access(&own)).await["active"],
+        true,
+        "Emma's own consent stands"
+    );
+}
+
 on_every_backend!(
+    unlinking_a_parent_ends_the_tokens_obtained_through_that_parent,
     introspection_describes_a_live_token,
     introspection_requires_an_authenticated_caller,
     introspection_as_signed_jwt,

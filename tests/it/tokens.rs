@@ -117,6 +117,11 @@ async fn code_is_bound_to_its_client(app: TestApp) {
         .exchange(crate::helpers::HUISWERKHULP, &code, &authorization.verifier)
         .await;
     assert_error(status, &body, 400, "invalid_grant");
+    // Presenting someone else's code neither burns it nor harms its rightful client.
+    let (status, body) = app
+        .exchange(STUDYSPACE, &code, &authorization.verifier)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn reused_refresh_token_is_refused_and_revokes_the_family(app: TestApp) {
