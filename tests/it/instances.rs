@@ -160,3 +160,38 @@ async fn without_redis_changes_from_elsewhere_arrive_within_a_second() {
     reflected_within_a_second(&a, token, false).await;
     reflected_within_a_second(&b, token, false).await;
 }
+
+/// Failed logins are counted in Redis, so throttling holds across instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttling_is_shared_through_redis() {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: skipped");
+        return;
+    };
+    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
+        eprintln!("TEST_DATABASE_URL is not set: skipped");
+        return;
+    };
+    let namespace = a.state.config.redis_namespace.clone();
+    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
+    let browser = a.browser();
+    let login = browser
+        .open(&a.authorization("studyspace-demo", "openid").url())
+        .await
+        .page();
+    for _ in 0..10 {
+        let page = browser.login(&login, "12AB", "100002", "fout").await.page();
+        assert!(page.html.contains("klopt niet"));
+    }
+    // On the other instance the right password does not help either, for now.
+    let other = b.browser();
+    let login = other
+        .open(&b.authorization("studyspace-demo", "openid").url())
+        .await
+        .page();
+    let page = other
+        .login(&login, "12AB", "100002", crate::helpers::PASSWORD)
+        .await
+        .page();
+    assert!(page.html.contains("te vaak"), "{}", page.html);
+}
