@@ -154,10 +154,7 @@ async fn closed_link_is_explained_after_login(app: TestApp) {
         .await
         .unwrap();
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid naam").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid naam").await;
     let page = browser
         .login(&login, "34CD", "200001", PASSWORD)
         .await

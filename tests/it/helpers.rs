@@ -279,6 +279,20 @@ impl TestApp {
         }
     }
 
+    /// Start an authorization for `client` and `scope` in `browser`: the login page it leads to.
+    pub async fn login_page(&self, browser: &Browser, client: &str, scope: &str) -> Page {
+        let page = browser
+            .open(&self.authorization(client, scope).url())
+            .await
+            .page();
+        assert!(
+            page.html.contains("name=\"password\""),
+            "expected the login page, got {}",
+            page.html
+        );
+        page
+    }
+
     /// `POST /token` with client_secret_basic.
     pub async fn token(&self, client: (&str, &str), form: &[(&str, &str)]) -> (StatusCode, Value) {
         let response = self

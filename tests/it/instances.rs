@@ -28,6 +28,22 @@ fn redis_url() -> Option<String> {
     std::env::var("TEST_REDIS_URL").ok()
 }
 
+/// Two instances on one fresh PostgreSQL database sharing Redis, or `None` (and a note) when
+/// the environment does not provide both.
+async fn instances_with_redis() -> Option<(TestApp, TestApp)> {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: skipped");
+        return None;
+    };
+    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
+        eprintln!("TEST_DATABASE_URL is not set: skipped");
+        return None;
+    };
+    let namespace = a.state.config.redis_namespace.clone();
+    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
+    Some((a, b))
+}
+
 async fn set_link(app: &TestApp, token: &str, open: bool) {
     let (status, body) = app
         .admin(
@@ -43,16 +59,9 @@ async fn set_link(app: &TestApp, token: &str, open: bool) {
 /// Given two instances on one PostgreSQL with Redis, a change on A shows on B within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_with_redis_act_as_one() {
-    let Some(redis) = redis_url() else {
-        eprintln!("TEST_REDIS_URL is not set: skipped");
+    let Some((a, b)) = instances_with_redis().await else {
         return;
     };
-    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped");
-        return;
-    };
-    let namespace = a.state.config.redis_namespace.clone();
-    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
     let tokens = a.sara_tokens("openid rooster offline_access").await;
     let token = tokens["access_token"].as_str().unwrap();
     for _ in 0..3 {
@@ -164,31 +173,18 @@ async fn without_redis_changes_from_elsewhere_arrive_within_a_second() {
 /// Failed logins are counted in Redis, so throttling holds across instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_throttling_is_shared_through_redis() {
-    let Some(redis) = redis_url() else {
-        eprintln!("TEST_REDIS_URL is not set: skipped");
+    let Some((a, b)) = instances_with_redis().await else {
         return;
     };
-    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped");
-        return;
-    };
-    let namespace = a.state.config.redis_namespace.clone();
-    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
     let browser = a.browser();
-    let login = browser
-        .open(&a.authorization("studyspace-demo", "openid").url())
-        .await
-        .page();
+    let login = a.login_page(&browser, "studyspace-demo", "openid").await;
     for _ in 0..10 {
         let page = browser.login(&login, "12AB", "100002", "fout").await.page();
         assert!(page.html.contains("klopt niet"));
     }
     // On the other instance the right password does not help either, for now.
     let other = b.browser();
-    let login = other
-        .open(&b.authorization("studyspace-demo", "openid").url())
-        .await
-        .page();
+    let login = b.login_page(&other, "studyspace-demo", "openid").await;
     let page = other
         .login(&login, "12AB", "100002", crate::helpers::PASSWORD)
         .await

@@ -8,10 +8,7 @@ use crate::on_every_backend;
 
 async fn login_without_csrf_token_is_refused(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let request = login.input("request").unwrap();
     for csrf in [None, Some("forged")] {
         let mut fields = vec![
@@ -37,10 +34,7 @@ async fn login_without_csrf_token_is_refused(app: TestApp) {
 
 async fn consent_without_csrf_token_is_refused(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid naam").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid naam").await;
     let consent = browser
         .login(&login, "12AB", "100002", PASSWORD)
         .await
@@ -90,10 +84,7 @@ async fn consent_without_csrf_token_is_refused(app: TestApp) {
 
 async fn wrong_login_gives_one_generic_error(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let mut messages = Vec::new();
     for (school, username, password) in [
         ("12AB", "100002", "wrong-password"),
@@ -151,10 +142,7 @@ async fn student_under_sixteen_cannot_consent_alone(app: TestApp) {
 
 async fn parent_may_only_consent_for_own_child_under_eighteen(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid naam").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid naam").await;
     let consent = browser
         .login(&login, "12AB", "p.devries", PASSWORD)
         .await
@@ -179,10 +167,7 @@ async fn parent_may_only_consent_for_own_child_under_eighteen(app: TestApp) {
         .await
         .unwrap();
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid naam").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid naam").await;
     let consent = browser
         .login(&login, "12AB", "p.devries", PASSWORD)
         .await
@@ -223,10 +208,7 @@ async fn deny_sends_access_denied(app: TestApp) {
 
 async fn supervisor_cannot_consent(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let page = browser
         .login(&login, "12AB", "beheer", PASSWORD)
         .await
@@ -323,10 +305,7 @@ async fn expired_session_or_request_is_a_readable_page(app: TestApp) {
     let page = browser.post("/login", &[("garbage", "\u{0}")]).await.page();
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     // Another browser cannot continue someone else's request.
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let stranger = app.browser();
     let _ = stranger
         .open(&app.authorization(STUDYSPACE.0, "openid").url())
@@ -390,10 +369,7 @@ on_every_backend!(
 /// whether or not the account exists; other accounts are not affected.
 async fn repeated_wrong_passwords_are_throttled(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     for username in ["100002", "bestaat-niet"] {
         for _ in 0..10 {
             let page = browser.login(&login, "12AB", username, "fout").await.page();
@@ -419,10 +395,7 @@ async fn repeated_wrong_passwords_are_throttled(app: TestApp) {
 
     // Someone else logs in as usual.
     let other = app.browser();
-    let login_other = other
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login_other = app.login_page(&other, STUDYSPACE.0, "openid").await;
     let consent = other
         .login(&login_other, "12AB", "100003", PASSWORD)
         .await
@@ -431,10 +404,7 @@ async fn repeated_wrong_passwords_are_throttled(app: TestApp) {
 
     // After the window the account can log in again.
     app.clock.advance(chrono::Duration::minutes(16));
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let consent = browser
         .login(&login, "12AB", "100002", PASSWORD)
         .await
@@ -447,10 +417,7 @@ on_every_backend!(repeated_wrong_passwords_are_throttled);
 /// The log says what happened, never with passwords, tokens, codes, secrets or names.
 async fn logs_hold_no_secrets_or_personal_data(app: TestApp) {
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let wrong_password = format!("fout-{}", poortwachter::crypto::tokens::random_token());
     browser
         .login(&login, "12AB", "100003", &wrong_password)

@@ -268,10 +268,7 @@ async fn school_closes_and_reopens_the_link(app: TestApp) {
     assert_eq!(app.introspect(&access(&tokens)).await, INACTIVE());
     // New authorizations are refused while closed...
     let browser = app.browser();
-    let login = browser
-        .open(&app.authorization(STUDYSPACE.0, "openid").url())
-        .await
-        .page();
+    let login = app.login_page(&browser, STUDYSPACE.0, "openid").await;
     let page = browser
         .login(&login, "12AB", "100002", PASSWORD)
         .await
