@@ -98,8 +98,22 @@ async fn parent_sees_and_withdraws_for_a_child(app: TestApp) {
         .page();
     assert_eq!(app.introspect(access).await["active"], false);
 
-    // Signing out ends the session.
+    // Signing out needs the CSRF token (a forged form changes nothing), and ends the session.
     let page = browser.open("/account").await.page();
+    let forged = browser
+        .post("/account/logout", &[("csrf", "forged")])
+        .await
+        .page();
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        browser
+            .open("/account")
+            .await
+            .page()
+            .html
+            .contains("Mijn apps"),
+        "still signed in"
+    );
     let csrf = page.input("csrf").unwrap();
     let page = browser
         .post("/account/logout", &[("csrf", csrf.as_str())])

@@ -191,6 +191,32 @@ async fn prompt_none_without_session_is_login_required(app: TestApp) {
         .set("prompt", "none");
     let callback = error_redirect(&app, &authorization.url()).await;
     assert_eq!(callback.get("error"), Some("login_required"));
+
+    // With a session: a covered request comes straight back with a code, a wider one with
+    // consent_required; no page is shown either way.
+    let browser = app.browser();
+    let login = app
+        .login_page(&browser, STUDYSPACE.0, "openid rooster")
+        .await;
+    let consent = browser
+        .login(&login, "12AB", "100002", PASSWORD)
+        .await
+        .page();
+    browser.consent(&consent, "approve", None).await.callback();
+    let covered = app
+        .authorization(STUDYSPACE.0, "openid")
+        .set("prompt", "none");
+    assert!(browser
+        .open(&covered.url())
+        .await
+        .callback()
+        .get("code")
+        .is_some());
+    let wider = app
+        .authorization(STUDYSPACE.0, "openid cijfers")
+        .set("prompt", "none");
+    let callback = browser.open(&wider.url()).await.callback();
+    assert_eq!(callback.get("error"), Some("consent_required"));
 }
 
 async fn existing_grant_skips_consent_unless_prompt_consent(app: TestApp) {
