@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod oauth;
+pub mod onboarding;
 pub mod storage;
 pub mod telemetry;
 pub mod web;

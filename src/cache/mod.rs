@@ -143,6 +143,15 @@ impl PolicyCache {
         result
     }
 
+    /// A change whose epoch bump was committed with it (see `onboarding::commit_audited`):
+    /// flush here at once and tell the other instances.
+    pub async fn committed_change(&self) {
+        self.flush();
+        if let Some(redis) = &self.redis {
+            redis.publish_invalidation().await;
+        }
+    }
+
     /// One poll of `policy_epoch`: flush on change, and extend the freshness window.
     pub async fn poll_epoch(&self, store: &Store) {
         let polled_at = self.now_ms();

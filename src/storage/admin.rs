@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AnyConnection;
+
 use super::{new_id, ts, DbResult, Store};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -82,22 +84,46 @@ impl Store {
         details: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, target, reason, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new_id())
-        .bind(ts(now))
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(reason)
-        .bind(details.map(|d| d.to_string()))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_audit(&mut conn, actor, action, target, reason, details, now).await
     }
+}
 
+/// One audit row, on a connection or inside a transaction (so the row commits with the change).
+pub async fn insert_audit(
+    conn: &mut AnyConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    reason: Option<&str>,
+    details: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, target, reason, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(ts(now))
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(reason)
+    .bind(details.map(|d| d.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Bump the policy epoch on a connection or inside a transaction.
+pub async fn bump_policy_epoch_in(conn: &mut AnyConnection) -> DbResult<()> {
+    sqlx::query("UPDATE policy_epoch SET value = value + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
     pub async fn audit_log(&self, target_prefix: &str, limit: i64) -> DbResult<Vec<AuditEntry>> {
         sqlx::query_as(
             "SELECT id, at, actor, action, target, reason, details FROM audit_log \
@@ -110,10 +136,8 @@ impl Store {
     }
 
     pub async fn bump_policy_epoch(&self) -> DbResult<()> {
-        sqlx::query("UPDATE policy_epoch SET value = value + 1 WHERE id = 1")
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        bump_policy_epoch_in(&mut conn).await
     }
 
     pub async fn policy_epoch(&self) -> DbResult<i64> {
