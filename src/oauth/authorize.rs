@@ -135,7 +135,7 @@ pub async fn authorize(
     if !scopes.is_subset(&client.allowed_scopes()) {
         return refusal_page(&back, Refusal::ScopeNotAllowed, &partner_name, english);
     }
-    if !client.accreditation().is_valid_at(state.now()) {
+    if !client.is_admitted_at(state.now()) {
         return refusal_page(&back, Refusal::PartnerNotAccredited, &partner_name, english);
     }
 
@@ -262,7 +262,7 @@ pub async fn decide(
         )));
     };
     // Accreditation is checked again: it may have been suspended while the person logged in.
-    if !client.accreditation().is_valid_at(now) {
+    if !client.is_admitted_at(now) {
         return Ok(Step::Refuse(Refusal::PartnerNotAccredited));
     }
     let requested = ScopeSet::parse_lossy(&request.scopes);

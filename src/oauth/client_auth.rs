@@ -95,11 +95,14 @@ pub async fn authenticate(
         .is_some_and(|c| c.allows_auth_method(presented.method));
     match presented.secret {
         Some(secret) => {
-            let hash = client.as_ref().and_then(|c| c.secret_hash.clone());
+            let hashes = client
+                .as_ref()
+                .map(|c| c.secret_hashes_at(state.now()))
+                .unwrap_or_default();
             // Verify even when the client is unknown or the method is wrong: equal timing.
-            let ok = verify_password(secret, hash).await;
+            let ok = verify_any(&secret, hashes).await.is_some();
             match client {
-                Some(client) if ok && method_allowed => Ok(client),
+                Some(client) if ok && method_allowed && client.is_active() => Ok(client),
                 _ => Err(OAuthError::invalid_client(used_basic)),
             }
         }
@@ -108,6 +111,21 @@ pub async fn authenticate(
             _ => Err(OAuthError::invalid_client(false)),
         },
     }
+}
+
+/// The hash `secret` verifies against: the current secret, or during a rotation's grace
+/// period the previous one. With no hash at all the dummy work still runs (equal timing).
+async fn verify_any(secret: &str, hashes: Vec<String>) -> Option<String> {
+    if hashes.is_empty() {
+        verify_password(secret.to_string(), None).await;
+        return None;
+    }
+    for hash in hashes {
+        if verify_password(secret.to_string(), Some(hash.clone())).await {
+            return Some(hash);
+        }
+    }
+    None
 }
 
 /// How long a verified secret is remembered.
@@ -131,21 +149,30 @@ pub async fn authenticate_cached(
     let digest = sha256_b64url(secret.as_bytes());
     let key = (presented.client_id.clone(), digest);
     if let Some(client) = &client {
-        if let (Some(phc), Some((remembered, at))) =
-            (&client.secret_hash, state.verified_secrets.get(&key))
-        {
+        if let Some((remembered, at)) = state.verified_secrets.get(&key) {
+            // The remembered hash must still be one that authenticates now (a rotated
+            // secret stops at the end of its grace period).
             if at.elapsed() < REMEMBER_VERIFIED_SECRET
-                && constant_time_eq(&remembered, phc)
+                && client.is_active()
+                && client
+                    .secret_hashes_at(state.now())
+                    .iter()
+                    .any(|h| constant_time_eq(&remembered, h))
                 && client.allows_auth_method(presented.method)
             {
                 return Ok(std::sync::Arc::clone(client));
             }
         }
     }
-    let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
-    let ok = verify_password(secret, phc.clone()).await;
-    match (client, phc) {
-        (Some(client), Some(phc)) if ok && client.allows_auth_method(presented.method) => {
+    let hashes = client
+        .as_ref()
+        .map(|c| c.secret_hashes_at(state.now()))
+        .unwrap_or_default();
+    let matched = verify_any(&secret, hashes).await;
+    match (client, matched) {
+        (Some(client), Some(phc))
+            if client.is_active() && client.allows_auth_method(presented.method) =>
+        {
             state
                 .verified_secrets
                 .insert(key, (phc, tokio::time::Instant::now()));

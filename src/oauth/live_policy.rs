@@ -234,7 +234,7 @@ pub async fn check_grant(
     let Some(client) = client(state, client_id).await? else {
         return Ok(Err(Inactive::PartnerNotAccredited));
     };
-    if !client.accreditation().is_valid_at(now) {
+    if !client.is_admitted_at(now) {
         return Ok(Err(Inactive::PartnerNotAccredited));
     }
     let Some(subject) = account(state, &grant.student_id).await? else {

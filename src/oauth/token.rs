@@ -82,7 +82,7 @@ fn client_may_receive_tokens(client: &Client, now: DateTime<Utc>) -> Result<(), 
             "this client cannot use this grant type",
         ));
     }
-    if !client.accreditation().is_valid_at(now) {
+    if !client.is_admitted_at(now) {
         return Err(OAuthError::unauthorized_client("client is not accredited"));
     }
     Ok(())

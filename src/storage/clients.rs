@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AnyConnection;
+
 use super::{from_ts, ts, DbResult, Store};
 use crate::domain::partner::{Accreditation, AccreditationStatus};
 use crate::domain::scope::ScopeSet;
@@ -18,6 +20,14 @@ pub struct Client {
     pub accreditation_status: String,
     pub accredited_from: Option<i64>,
     pub accredited_until: Option<i64>,
+    /// Contact addresses of a partner, one per line.
+    pub contacts: String,
+    /// 0 once deactivated (a partner with grants is never deleted).
+    pub active: i64,
+    /// The secret before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub created_at: i64,
 }
 
 impl std::fmt::Debug for Client {
@@ -45,6 +55,46 @@ impl Client {
         self.auth_methods.split(' ').any(|m| m == method)
     }
 
+    pub fn is_active(&self) -> bool {
+        self.active != 0
+    }
+
+    /// May this client take part in flows now: not deactivated, and accredited within its
+    /// validity period (first-party and platform clients are accredited without end date).
+    pub fn is_admitted_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_active() && self.accreditation().is_valid_at(now)
+    }
+
+    /// The secret hashes that authenticate this client at `now`: the current one, and during
+    /// the grace period after a rotation the previous one.
+    pub fn secret_hashes_at(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut hashes: Vec<String> = self.secret_hash.iter().cloned().collect();
+        if let (Some(previous), Some(until)) =
+            (&self.previous_secret_hash, self.previous_secret_expires_at)
+        {
+            if ts(now) < until {
+                hashes.push(previous.clone());
+            }
+        }
+        hashes
+    }
+
+    pub fn redirect_uri_list(&self) -> Vec<String> {
+        self.redirect_uris
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn contact_list(&self) -> Vec<String> {
+        self.contacts
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     pub fn accreditation(&self) -> Accreditation {
         Accreditation {
             status: AccreditationStatus::parse(&self.accreditation_status)
@@ -66,7 +116,155 @@ pub struct NewClient<'a> {
     pub accreditation: Accreditation,
 }
 
+const CLIENT_COLUMNS: &str = "client_id, display_name, kind, redirect_uris, allowed_scopes, \
+     secret_hash, auth_methods, accreditation_status, accredited_from, accredited_until, \
+     contacts, active, previous_secret_hash, previous_secret_expires_at, created_at";
+
+/// What a registration or an update writes (contacts one per line, URIs one per line).
+pub struct ClientRecord<'a> {
+    pub client_id: &'a str,
+    pub display_name: &'a str,
+    pub kind: &'a str,
+    pub redirect_uris: &'a [String],
+    pub allowed_scopes: &'a str,
+    pub auth_methods: &'a str,
+    pub contacts: &'a [String],
+}
+
+/// Register a client inside a transaction.
+pub async fn insert_client_in(
+    conn: &mut AnyConnection,
+    record: &ClientRecord<'_>,
+    secret_hash: Option<&str>,
+    accreditation: &Accreditation,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO clients (client_id, display_name, kind, redirect_uris, allowed_scopes, \
+         secret_hash, auth_methods, accreditation_status, accredited_from, accredited_until, \
+         contacts, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12)",
+    )
+    .bind(record.client_id)
+    .bind(record.display_name)
+    .bind(record.kind)
+    .bind(record.redirect_uris.join("\n"))
+    .bind(record.allowed_scopes)
+    .bind(secret_hash)
+    .bind(record.auth_methods)
+    .bind(accreditation.status.as_str())
+    .bind(accreditation.valid_from.map(ts))
+    .bind(accreditation.valid_until.map(ts))
+    .bind(record.contacts.join("\n"))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Change what a registration holds (not the secret, not the accreditation).
+pub async fn update_client_in(conn: &mut AnyConnection, record: &ClientRecord<'_>) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE clients SET display_name = $2, redirect_uris = $3, allowed_scopes = $4, \
+         auth_methods = $5, contacts = $6 WHERE client_id = $1",
+    )
+    .bind(record.client_id)
+    .bind(record.display_name)
+    .bind(record.redirect_uris.join("\n"))
+    .bind(record.allowed_scopes)
+    .bind(record.auth_methods)
+    .bind(record.contacts.join("\n"))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get_client_in(conn: &mut AnyConnection, client_id: &str) -> DbResult<Option<Client>> {
+    sqlx::query_as(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+    ))
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn set_client_active_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    active: bool,
+) -> DbResult<()> {
+    sqlx::query("UPDATE clients SET active = $2 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(i64::from(active))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A new secret; the old one stays valid until `grace_until`, then never again.
+pub async fn rotate_secret_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    new_hash: &str,
+    grace_until: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE clients SET previous_secret_hash = secret_hash, \
+         previous_secret_expires_at = $3, secret_hash = $2 WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .bind(new_hash)
+    .bind(ts(grace_until))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// How many grants (active or not) name this client: a partner with grants is never deleted.
+pub async fn count_grants_in(conn: &mut AnyConnection, client_id: &str) -> DbResult<i64> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM grants WHERE client_id = $1")
+        .bind(client_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(count)
+}
+
+/// Delete a client that never had grants, with its school links and management tokens.
+pub async fn delete_client_in(conn: &mut AnyConnection, client_id: &str) -> DbResult<()> {
+    for statement in [
+        "DELETE FROM school_links WHERE client_id = $1",
+        "DELETE FROM management_tokens WHERE client_id = $1",
+        "DELETE FROM clients WHERE client_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(client_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    pub async fn list_clients(&self, kind: &str) -> DbResult<Vec<Client>> {
+        sqlx::query_as(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE kind = $1 ORDER BY display_name, client_id"
+        ))
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Is there a management client with scope `platform` (so `bootstrap` already ran)?
+    pub async fn has_platform_client(&self) -> DbResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT client_id FROM clients WHERE kind = 'management' AND allowed_scopes = 'platform' \
+             AND active = 1 LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn insert_client(&self, new: NewClient<'_>, now: DateTime<Utc>) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, display_name, kind, redirect_uris, allowed_scopes, \
@@ -90,11 +288,9 @@ impl Store {
     }
 
     pub async fn get_client(&self, client_id: &str) -> DbResult<Option<Client>> {
-        sqlx::query_as(
-            "SELECT client_id, display_name, kind, redirect_uris, allowed_scopes, secret_hash, \
-             auth_methods, accreditation_status, accredited_from, accredited_until \
-             FROM clients WHERE client_id = $1",
-        )
+        sqlx::query_as(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+        ))
         .bind(client_id)
         .fetch_optional(self.pool())
         .await
