@@ -87,8 +87,15 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown backend {other}"),
     };
     let now = SystemClock.now();
-    let store = Store::connect(&database_url, 5).await?;
-    poortwachter::demo::load_if_empty(&store, now).await?;
+    let mut config = poortwachter::config::Config {
+        database_url: database_url.clone(),
+        database_max_connections: 5,
+        ..Default::default()
+    };
+    config.normalise();
+    let app = poortwachter::prepare_state(config, std::sync::Arc::new(SystemClock)).await?;
+    poortwachter::demo::load_if_empty(&app).await?;
+    let store = app.store.clone();
     let started = Instant::now();
     let tokens = seed(&store, &args, now).await?;
     let seeding = started.elapsed();

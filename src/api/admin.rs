@@ -31,6 +31,10 @@ pub struct Manager {
 }
 
 impl Manager {
+    pub fn actor(&self) -> crate::onboarding::Actor {
+        crate::onboarding::Actor::management_client(&self.client_id, &self.scopes.join(" "))
+    }
+
     fn is_platform(&self) -> bool {
         self.scopes.iter().any(|s| s == "platform")
     }
@@ -86,7 +90,7 @@ impl FromRequestParts<AppState> for Manager {
 }
 
 /// Parse a JSON body, answering 400 with the field and serde's explanation when it does not fit.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();

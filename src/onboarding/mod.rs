@@ -42,6 +42,14 @@ impl Actor {
         }
     }
 
+    /// A program of the platform itself acting as operator (the demo loader).
+    pub fn system(id: &str) -> Actor {
+        Actor {
+            id: id.to_string(),
+            scopes: vec!["platform".into()],
+        }
+    }
+
     pub fn is_platform(&self) -> bool {
         self.scopes.iter().any(|s| s == "platform")
     }

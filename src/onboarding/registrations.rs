@@ -806,6 +806,91 @@ pub async fn remove_partner(
     })
 }
 
+/// `PUT /api/admin/partners/{client_id}/accreditation`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccreditationChange {
+    /// `accredited` or `suspended`.
+    #[schema(example = "accredited")]
+    pub status: String,
+    /// End of the accreditation period; kept as it was when left out.
+    pub valid_until: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccreditationView {
+    pub client_id: String,
+    #[schema(example = "accredited")]
+    pub status: String,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// The platform accredits a partner (an agreement on security and data use) or suspends it.
+/// Suspension takes effect at the partner's next call.
+pub async fn set_accreditation(
+    app: &App,
+    actor: &Actor,
+    client_id: &str,
+    input: AccreditationChange,
+) -> Result<AccreditationView, OnboardingError> {
+    actor.require_platform()?;
+    let status = match AccreditationStatus::parse(&input.status) {
+        Some(s @ (AccreditationStatus::Accredited | AccreditationStatus::Suspended)) => s,
+        _ => {
+            return Err(OnboardingError::invalid(
+                "status",
+                "must be accredited or suspended",
+            ))
+        }
+    };
+    let reason = input
+        .reason
+        .as_deref()
+        .map(|r| validate_name("reason", r))
+        .transpose()?;
+    let now = app.now();
+    let mut tx = begin(&app.store).await?;
+    let client = partner_in(&mut tx, client_id).await?;
+    let current = client.accreditation();
+    let accreditation = Accreditation {
+        status,
+        valid_from: current.valid_from.or(Some(now)),
+        valid_until: input.valid_until.or(current.valid_until),
+    };
+    if let (Some(from), Some(until)) = (accreditation.valid_from, accreditation.valid_until) {
+        if until <= from {
+            return Err(OnboardingError::invalid(
+                "valid_until",
+                "must be after the start of the accreditation",
+            ));
+        }
+    }
+    let mut changes = Vec::new();
+    if accreditation != current {
+        clients::set_accreditation_in(&mut tx, client_id, &accreditation).await?;
+        changes.push(
+            Change::new(
+                &format!("accreditation.{}", status.as_str()),
+                format!("partner:{client_id}"),
+                json!({
+                    "status": status.as_str(),
+                    "valid_until": accreditation.valid_until.map(|t| t.to_rfc3339()),
+                }),
+            )
+            .because(reason.as_deref()),
+        );
+    }
+    commit_audited(app, tx, actor, &changes).await?;
+    Ok(AccreditationView {
+        client_id: client_id.to_string(),
+        status: status.as_str().to_string(),
+        valid_from: accreditation.valid_from,
+        valid_until: accreditation.valid_until,
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Resource servers and management clients.
 

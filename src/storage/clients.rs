@@ -244,6 +244,24 @@ pub async fn delete_client_in(conn: &mut AnyConnection, client_id: &str) -> DbRe
     Ok(())
 }
 
+pub async fn set_accreditation_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    acc: &Accreditation,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE clients SET accreditation_status = $2, accredited_from = $3, \
+         accredited_until = $4 WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .bind(acc.status.as_str())
+    .bind(acc.valid_from.map(ts))
+    .bind(acc.valid_until.map(ts))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn list_clients(&self, kind: &str) -> DbResult<Vec<Client>> {
         sqlx::query_as(&format!(
@@ -252,6 +270,16 @@ impl Store {
         .bind(kind)
         .fetch_all(self.pool())
         .await
+    }
+
+    /// Which client-authentication methods a client may use (space-separated).
+    pub async fn set_auth_methods(&self, client_id: &str, methods: &str) -> DbResult<()> {
+        sqlx::query("UPDATE clients SET auth_methods = $2 WHERE client_id = $1")
+            .bind(client_id)
+            .bind(methods)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Is there a management client with scope `platform` (so `bootstrap` already ran)?

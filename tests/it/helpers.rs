@@ -31,11 +31,40 @@ macro_rules! on_every_backend {
             async fn postgres() {
                 match $crate::helpers::TestApp::spawn_postgres().await {
                     Some(app) => super::$name(app).await,
-                    None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                    None => $crate::helpers::postgres_missing(),
                 }
             }
         }
     )* };
+}
+
+/// Like `on_every_backend!`, on an empty database: no demo data, as a new operator finds it.
+#[macro_export]
+macro_rules! on_every_backend_empty {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::TestApp::spawn_sqlite_empty().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::TestApp::spawn_postgres_empty().await {
+                    Some(app) => super::$name(app).await,
+                    None => $crate::helpers::postgres_missing(),
+                }
+            }
+        }
+    )* };
+}
+
+/// Without `TEST_DATABASE_URL` the PostgreSQL half is skipped on a developer's machine, and
+/// is a failure under `CI=true`: a test that can pass without running is no test.
+pub fn postgres_missing() {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run cannot be skipped");
+    }
+    eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped");
 }
 
 pub struct TestApp {
@@ -77,6 +106,21 @@ impl Drop for PostgresDb {
     }
 }
 
+/// A fresh PostgreSQL database: (admin URL, database name, URL of the new database).
+async fn fresh_postgres_database() -> Option<(String, String, String)> {
+    let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+    let name = format!("pw_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some((admin_url, name, url.to_string()))
+}
+
 /// The moment every test starts at: a Monday in November 2026.
 pub fn start_of_test() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
@@ -93,6 +137,24 @@ impl TestApp {
 
     pub async fn spawn_postgres() -> Option<TestApp> {
         Self::spawn_postgres_with_redis(None).await
+    }
+
+    /// A server over a fresh, empty SQLite database (no demo data).
+    pub async fn spawn_sqlite_empty() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        capture_logs();
+        let mut app = Self::spawn_instance_with(&url, None, false).await;
+        app._sqlite_dir = Some(dir);
+        app
+    }
+
+    /// A server over a fresh, empty PostgreSQL database (no demo data).
+    pub async fn spawn_postgres_empty() -> Option<TestApp> {
+        let (admin_url, name, url) = fresh_postgres_database().await?;
+        let mut app = Self::spawn_instance_with(&url, None, false).await;
+        app._postgres = Some(PostgresDb { admin_url, name });
+        Some(app)
     }
 
     /// A server on a fresh PostgreSQL database, optionally with Redis (namespaced by the
@@ -121,6 +183,14 @@ impl TestApp {
 
     /// Another server process on the same database (and, if given, the same Redis).
     pub async fn spawn_instance(database_url: &str, redis: Option<(&str, &str)>) -> TestApp {
+        Self::spawn_instance_with(database_url, redis, true).await
+    }
+
+    async fn spawn_instance_with(
+        database_url: &str,
+        redis: Option<(&str, &str)>,
+        with_demo: bool,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let issuer = format!("http://127.0.0.1:{port}");
@@ -139,9 +209,9 @@ impl TestApp {
         let state = prepare_state(config, Arc::new(clock.clone()))
             .await
             .unwrap();
-        demo::load_if_empty(&state.store, clock_now(&clock))
-            .await
-            .unwrap();
+        if with_demo {
+            demo::load_if_empty(&state).await.unwrap();
+        }
         let app = Application::build_on(listener, state.clone())
             .await
             .unwrap();
@@ -377,11 +447,6 @@ impl TestApp {
             }
         }
     }
-}
-
-fn clock_now(clock: &ManualClock) -> chrono::DateTime<Utc> {
-    use poortwachter::clock::Clock;
-    clock.now()
 }
 
 pub struct Authorization {

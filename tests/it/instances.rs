@@ -24,8 +24,13 @@ async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) -> 
     }
 }
 
+/// `TEST_REDIS_URL`; under `CI=true` its absence is a failure, not a skip.
 fn redis_url() -> Option<String> {
-    std::env::var("TEST_REDIS_URL").ok()
+    let url = std::env::var("TEST_REDIS_URL").ok();
+    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but TEST_REDIS_URL is not set: the Redis tests cannot be skipped");
+    }
+    url
 }
 
 /// Two instances on one fresh PostgreSQL database sharing Redis, or `None` (and a note) when
@@ -36,7 +41,7 @@ async fn instances_with_redis() -> Option<(TestApp, TestApp)> {
         return None;
     };
     let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped");
+        crate::helpers::postgres_missing();
         return None;
     };
     let namespace = a.state.config.redis_namespace.clone();
@@ -109,7 +114,7 @@ async fn redis_going_away_never_leaves_a_stale_allow() {
     let proxy = TcpProxy::start(0, &upstream).await;
     let proxied = format!("redis://127.0.0.1:{}", proxy.port);
     let Some(a) = TestApp::spawn_postgres_with_redis(Some(&proxied)).await else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped");
+        crate::helpers::postgres_missing();
         return;
     };
     let namespace = a.state.config.redis_namespace.clone();
