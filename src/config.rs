@@ -115,7 +115,10 @@ impl fmt::Debug for Config {
             .field("id_token_ttl_secs", &self.id_token_ttl_secs)
             .field("grant_ttl_days", &self.grant_ttl_days)
             .field("session_ttl_secs", &self.session_ttl_secs)
-            .field("secret_rotation_grace_secs", &self.secret_rotation_grace_secs)
+            .field(
+                "secret_rotation_grace_secs",
+                &self.secret_rotation_grace_secs,
+            )
             .finish()
     }
 }

@@ -9,8 +9,7 @@ use crate::crypto::password::hash_password;
 use crate::domain::account::{PersonName, Role};
 use crate::domain::partner::{Accreditation, AccreditationStatus};
 use crate::onboarding::registrations::{
-    self, AccreditationChange, Issue, NewManagementClient, NewPartner, NewResourceServer,
-    NewSchool,
+    self, AccreditationChange, Issue, NewManagementClient, NewPartner, NewResourceServer, NewSchool,
 };
 use crate::onboarding::{Actor, OnboardingError};
 use crate::storage::accounts::NewAccount;
@@ -67,13 +66,69 @@ type DemoPerson = (
 );
 
 const DEMO_PEOPLE: [DemoPerson; 7] = [
-    ("12AB", "100001", Role::Student, "Jan", Some("de"), "Vries", Some((2012, 3, 14))),
-    ("12AB", "100002", Role::Student, "Sara", None, "Bakker", Some((2010, 2, 1))),
-    ("12AB", "100003", Role::Student, "Lotte", None, "Visser", Some((2007, 1, 10))),
-    ("12AB", "100004", Role::Student, "Emma", Some("de"), "Vries", Some((2014, 9, 1))),
-    ("34CD", "200001", Role::Student, "Noah", None, "Jansen", Some((2011, 6, 20))),
-    ("12AB", "p.devries", Role::Parent, "Petra", Some("de"), "Vries", None),
-    ("12AB", "beheer", Role::Supervisor, "Anouk", None, "Smit", None),
+    (
+        "12AB",
+        "100001",
+        Role::Student,
+        "Jan",
+        Some("de"),
+        "Vries",
+        Some((2012, 3, 14)),
+    ),
+    (
+        "12AB",
+        "100002",
+        Role::Student,
+        "Sara",
+        None,
+        "Bakker",
+        Some((2010, 2, 1)),
+    ),
+    (
+        "12AB",
+        "100003",
+        Role::Student,
+        "Lotte",
+        None,
+        "Visser",
+        Some((2007, 1, 10)),
+    ),
+    (
+        "12AB",
+        "100004",
+        Role::Student,
+        "Emma",
+        Some("de"),
+        "Vries",
+        Some((2014, 9, 1)),
+    ),
+    (
+        "34CD",
+        "200001",
+        Role::Student,
+        "Noah",
+        None,
+        "Jansen",
+        Some((2011, 6, 20)),
+    ),
+    (
+        "12AB",
+        "p.devries",
+        Role::Parent,
+        "Petra",
+        Some("de"),
+        "Vries",
+        None,
+    ),
+    (
+        "12AB",
+        "beheer",
+        Role::Supervisor,
+        "Anouk",
+        None,
+        "Smit",
+        None,
+    ),
 ];
 
 /// (school, parent, child)
@@ -166,7 +221,11 @@ pub async fn load_if_empty(app: &App) -> anyhow::Result<bool> {
     .await
     .map_err(onboarding_failed)?;
     for (id, name, scope) in [
-        ("beheer-12ab-demo", "Beheer Lyceum De Vecht (demo)", "beheer:12AB"),
+        (
+            "beheer-12ab-demo",
+            "Beheer Lyceum De Vecht (demo)",
+            "beheer:12AB",
+        ),
         ("platform-demo", "Platformbeheer (demo)", "platform"),
     ] {
         registrations::register_management_client(
@@ -239,7 +298,8 @@ async fn load_people(app: &App) -> anyhow::Result<()> {
                         tussenvoegsel: tussenvoegsel.map(str::to_string),
                         family_name: family.into(),
                     },
-                    birth_date: birth.and_then(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d)),
+                    birth_date: birth
+                        .and_then(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d)),
                 },
                 now,
             )

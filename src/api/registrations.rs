@@ -260,12 +260,8 @@ pub async fn create_management_client(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let input: NewManagementClient = body(&bytes)?;
-    let credentials = registrations::register_management_client(
-        &state,
-        &manager.actor(),
-        input,
-        Issue::Generate,
-    )
-    .await?;
+    let credentials =
+        registrations::register_management_client(&state, &manager.actor(), input, Issue::Generate)
+            .await?;
     Ok(secret_response(StatusCode::CREATED, credentials))
 }

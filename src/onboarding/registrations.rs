@@ -102,7 +102,10 @@ pub fn validate_redirect_uri(field: &str, uri: &str) -> Result<String, Onboardin
         ));
     }
     let parsed = url::Url::parse(uri).map_err(|_| {
-        OnboardingError::invalid(field, "must be an absolute URI such as https://app.example/callback")
+        OnboardingError::invalid(
+            field,
+            "must be an absolute URI such as https://app.example/callback",
+        )
     })?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(OnboardingError::invalid(
@@ -134,7 +137,10 @@ pub fn validate_redirect_uri(field: &str, uri: &str) -> Result<String, Onboardin
     Ok(uri.to_string())
 }
 
-pub fn validate_redirect_uris(field: &str, uris: &[String]) -> Result<Vec<String>, OnboardingError> {
+pub fn validate_redirect_uris(
+    field: &str,
+    uris: &[String],
+) -> Result<Vec<String>, OnboardingError> {
     if uris.is_empty() {
         return Err(OnboardingError::invalid(
             field,
@@ -160,7 +166,10 @@ pub fn validate_redirect_uris(field: &str, uris: &[String]) -> Result<Vec<String
 /// Only the scopes this server knows: `openid offline_access naam rooster huiswerk cijfers`.
 pub fn validate_scopes(field: &str, scopes: &[String]) -> Result<Vec<Scope>, OnboardingError> {
     if scopes.is_empty() {
-        return Err(OnboardingError::invalid(field, "at least one scope is required"));
+        return Err(OnboardingError::invalid(
+            field,
+            "at least one scope is required",
+        ));
     }
     let mut out = Vec::new();
     for (i, s) in scopes.iter().enumerate() {
@@ -539,7 +548,15 @@ pub async fn register_partner(
         auth_methods: method,
         contacts: &contacts,
     };
-    register_client(app, actor, &record, issue.secret(), &pending, "partner.register").await
+    register_client(
+        app,
+        actor,
+        &record,
+        issue.secret(),
+        &pending,
+        "partner.register",
+    )
+    .await
 }
 
 /// Register any kind of client in one audited transaction; returns its credentials.
@@ -601,10 +618,7 @@ fn target_kind(kind: &str) -> &str {
     }
 }
 
-async fn partner_in(
-    tx: &mut super::Tx,
-    client_id: &str,
-) -> Result<Client, OnboardingError> {
+async fn partner_in(tx: &mut super::Tx, client_id: &str) -> Result<Client, OnboardingError> {
     match clients::get_client_in(tx, client_id).await? {
         Some(client) if client.kind == "partner" => Ok(client),
         _ => Err(OnboardingError::NotFound(format!(
@@ -794,7 +808,14 @@ pub async fn remove_partner(
         Vec::new()
     } else {
         vec![Change::new(
-            &format!("partner.{}", if outcome == "deleted" { "delete" } else { "deactivate" }),
+            &format!(
+                "partner.{}",
+                if outcome == "deleted" {
+                    "delete"
+                } else {
+                    "deactivate"
+                }
+            ),
             format!("partner:{client_id}"),
             json!({}),
         )]
@@ -1011,7 +1032,10 @@ mod tests {
         assert_eq!(validate_brin("brin", "0912").unwrap(), "0912");
         for bad in ["", "1AB2", "AB12", "12A", "12ABC", "12-A", "１２AB"] {
             let err = validate_brin("brin", bad).unwrap_err();
-            assert!(matches!(err, OnboardingError::Invalid { ref field, .. } if field == "brin"), "{bad}");
+            assert!(
+                matches!(err, OnboardingError::Invalid { ref field, .. } if field == "brin"),
+                "{bad}"
+            );
         }
     }
 
@@ -1045,7 +1069,8 @@ mod tests {
 
     #[test]
     fn scopes_only_known_ones() {
-        let ok = validate_scopes("scopes", &["naam".into(), "openid".into(), "naam".into()]).unwrap();
+        let ok =
+            validate_scopes("scopes", &["naam".into(), "openid".into(), "naam".into()]).unwrap();
         assert_eq!(ok, vec![Scope::OpenId, Scope::Naam]);
         let err = validate_scopes("scopes", &["openid".into(), "email".into()]).unwrap_err();
         assert!(matches!(err, OnboardingError::Invalid { ref field, .. } if field == "scopes[1]"));

@@ -163,7 +163,10 @@ pub async fn insert_client_in(
 }
 
 /// Change what a registration holds (not the secret, not the accreditation).
-pub async fn update_client_in(conn: &mut AnyConnection, record: &ClientRecord<'_>) -> DbResult<bool> {
+pub async fn update_client_in(
+    conn: &mut AnyConnection,
+    record: &ClientRecord<'_>,
+) -> DbResult<bool> {
     let done = sqlx::query(
         "UPDATE clients SET display_name = $2, redirect_uris = $3, allowed_scopes = $4, \
          auth_methods = $5, contacts = $6 WHERE client_id = $1",
