@@ -379,6 +379,157 @@ async fn admin_refuses_wrong_scope_unknown_things_and_bad_bodies(app: TestApp) {
     assert_eq!(status, 400);
 }
 
+/// The edges of every admin request and answer, one by one: the Bearer scheme in any case
+/// (RFC 9110 §11.1), `WWW-Authenticate` on every 401, JSON with parameters, bodies too large
+/// (413), trailing data, an optional body left out, the scope checked before the body, and
+/// `no-store` on success and on every refusal.
+async fn admin_request_and_response_edges(app: TestApp) {
+    let beheer = app.management_token("beheer-12ab-demo").await;
+    let grants = "/api/admin/schools/12AB/grants";
+    let link = "/api/admin/schools/12AB/links/huiswerkhulp-demo";
+    let open = Some(to_vec(&json!({ "open": true, "reason": "getekend" })));
+
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let answer = send(
+            &app,
+            "GET",
+            grants,
+            Some(&format!("{scheme} {beheer}")),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{scheme}: {}", answer.text);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    for authorization in [
+        None,
+        Some(format!("Basic {beheer}")),
+        Some(format!("Bearer{beheer}")),
+        Some("Bearer ".to_string()),
+        Some(format!("Bearer {beheer}x")),
+    ] {
+        let answer = send(&app, "GET", grants, authorization.as_deref(), None, None).await;
+        assert_eq!(answer.status, 401, "{authorization:?}");
+        assert_eq!(answer.body["error"], "invalid_token");
+        assert!(answer
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer realm=")));
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    let auth = format!("Bearer {beheer}");
+    let auth = Some(auth.as_str());
+
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ] {
+        let answer = send(&app, "PUT", link, auth, Some(content_type), open.clone()).await;
+        assert_eq!(answer.status, 200, "{content_type}: {}", answer.text);
+        assert_eq!(answer.body["open"], true);
+    }
+    for content_type in [
+        None,
+        Some("text/json"),
+        Some("application/jsonx"),
+        Some("multipart/form-data"),
+    ] {
+        let answer = send(&app, "PUT", link, auth, content_type, open.clone()).await;
+        assert_eq!(answer.status, 415, "{content_type:?}");
+        assert_eq!(answer.body["error"], "unsupported_media_type");
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+
+    // Trailing data, even a second valid object, is refused; trailing white space is not data.
+    for (body, status) in [
+        (
+            &b"{\"open\": true, \"reason\": \"r\"} {\"open\": false}"[..],
+            400,
+        ),
+        (b"{\"open\": true, \"reason\": \"r\"}x", 400),
+        (b"{\"open\": true, \"reason\": \"r\"} \n", 200),
+    ] {
+        let answer = send(&app, "PUT", link, auth, JSON, Some(body.to_vec())).await;
+        assert_eq!(
+            answer.status,
+            status,
+            "{}: {}",
+            String::from_utf8_lossy(body),
+            answer.text
+        );
+    }
+    let answer = send(
+        &app,
+        "PUT",
+        link,
+        auth,
+        JSON,
+        Some(b"{\"open\":true,\"reason\":\"r\",\"opne\":false}".to_vec()),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `opne`"),
+        "{}",
+        answer.text
+    );
+
+    // At most 1 MiB.
+    let huge = to_vec(&json!({ "open": true, "reason": "x".repeat(1024 * 1024) }));
+    let answer = send(&app, "PUT", link, auth, JSON, Some(huge)).await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
+    assert_eq!(answer.body["error"], "content_too_large");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // The scope is checked before the body: another school's manager learns nothing from it.
+    let other = "/api/admin/schools/34CD/links/huiswerkhulp-demo";
+    for (content_type, body) in [(Some("text/plain"), b"x".to_vec()), (JSON, b"{".to_vec())] {
+        let answer = send(&app, "PUT", other, auth, content_type, Some(body)).await;
+        assert_eq!(answer.status, 403, "{}", answer.text);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    let answer = send(
+        &app,
+        "GET",
+        "/api/admin/schools/99ZZ/grants",
+        Some(&format!(
+            "Bearer {}",
+            app.management_token("platform-demo").await
+        )),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // The reason for leaving is optional: no body, an empty JSON body or `null` will do.
+    let leave = |student: &str| format!("/api/admin/schools/12AB/students/{student}/leave");
+    let answer = send(
+        &app,
+        "POST",
+        &leave("100003"),
+        auth,
+        Some("text/plain"),
+        Some(b"diploma".to_vec()),
+    )
+    .await;
+    assert_eq!(answer.status, 415, "a body that is there must be JSON");
+    for (student, content_type, body) in [
+        ("100001", None, None),
+        ("100003", JSON, Some(Vec::new())),
+        ("100004", JSON, Some(b"null".to_vec())),
+    ] {
+        let answer = send(&app, "POST", &leave(student), auth, content_type, body).await;
+        assert_eq!(answer.status, 200, "{student}: {}", answer.text);
+        assert_eq!(answer.body["student_number"], student);
+    }
+}
+
 async fn management_tokens_come_only_from_management_clients(app: TestApp) {
     let (status, body) = app
         .token(STUDYSPACE, &[("grant_type", "client_credentials")])
@@ -459,6 +610,7 @@ async fn every_change_is_audited(app: TestApp) {
 on_every_backend!(
     openapi_description_matches_the_server,
     every_admin_route_is_documented,
+    admin_request_and_response_edges,
     admin_refuses_wrong_scope_unknown_things_and_bad_bodies,
     management_tokens_come_only_from_management_clients,
     every_change_is_audited,
