@@ -547,8 +547,10 @@ pub struct LeftView {
     left_at: String,
 }
 
-/// The student leaves the school: the enrollment ends now and every partner token for the
-/// student stops working. The body is optional.
+/// The student leaves the school.
+///
+/// The enrollment ends now and every partner token for the student stops working at once.
+/// The body, with the reason, is optional.
 #[utoipa::path(
     post,
     path = "/api/admin/schools/{brin}/students/{username}/leave",
