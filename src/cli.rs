@@ -286,7 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
         }
         Command::Openapi => {
-            println!("{}", crate::api::openapi_json()?);
+            print!("{}", crate::api::openapi_json()?);
         }
         Command::Serve { demo } => {
             tracing::info!(?config, "starting");

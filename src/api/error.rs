@@ -1,15 +1,30 @@
-//! Errors of the admin API: `{"error": code, "message": text}` with the right status.
+//! Errors of the admin API: `{"error": code, "message": text}` with the right status, and
+//! the documented sets of refusals that `#[utoipa::path]` lists for each operation.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::onboarding::OnboardingError;
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+}
+
+/// The body of every error answer of the admin API.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_request", "message": "invalid JSON body at open: invalid type: string \"yes\", expected a boolean"}))]
+pub struct ErrorBody {
+    /// A stable code: `invalid_request`, `invalid_token`, `insufficient_scope`, `not_found`,
+    /// `conflict`, `unsupported_media_type`, `content_too_large` or `server_error`.
+    pub error: String,
+    /// What is wrong, for a person; names the field when a field is wrong.
+    pub message: String,
 }
 
 impl ApiError {
@@ -53,6 +68,24 @@ impl ApiError {
         }
     }
 
+    /// RFC 9110 §15.5.16: the body is not in a format this operation accepts.
+    pub fn unsupported_media_type() -> Self {
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "the body must be JSON: send Content-Type: application/json".into(),
+        }
+    }
+
+    /// RFC 9110 §15.5.14.
+    pub fn content_too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "content_too_large",
+            message: format!("the body is larger than {limit} bytes"),
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error in the admin API");
         Self {
@@ -61,28 +94,9 @@ impl ApiError {
             message: "internal error".into(),
         }
     }
-}
 
-/// The error body of the admin API.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// `invalid_request`, `invalid_token`, `insufficient_scope`, `not_found`, `conflict`, …
-    pub error: String,
-    /// What was wrong; for a 400 it names the field.
-    pub message: String,
-}
-
-impl From<crate::onboarding::OnboardingError> for ApiError {
-    fn from(e: crate::onboarding::OnboardingError) -> Self {
-        use crate::onboarding::OnboardingError as E;
-        match e {
-            E::Invalid { field, message } => ApiError::bad_request(format!("{field}: {message}")),
-            E::Forbidden(m) => ApiError::forbidden(m),
-            E::NotFound(m) => ApiError::not_found(m),
-            E::Conflict(m) => ApiError::conflict(m),
-            E::Database(e) => ApiError::internal(e),
-            E::Internal(e) => ApiError::internal(format!("{e:#}")),
-        }
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -92,14 +106,28 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<OnboardingError> for ApiError {
+    fn from(e: OnboardingError) -> Self {
+        match e {
+            OnboardingError::Invalid { .. } => ApiError::bad_request(e.to_string()),
+            OnboardingError::Forbidden(m) => ApiError::forbidden(m),
+            OnboardingError::NotFound(m) => ApiError::not_found(m),
+            OnboardingError::Conflict(m) => ApiError::conflict(m),
+            OnboardingError::Database(cause) => ApiError::internal(cause),
+            OnboardingError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
-        )
-            .into_response();
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: every 401 names the scheme and why.
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(
@@ -109,4 +137,43 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The refusals of an operation without a body: list it in `responses(...)` of
+/// `#[utoipa::path]` next to the success response.
+#[derive(IntoResponses)]
+pub enum ReadRefusals {
+    /// No or invalid management token (with `WWW-Authenticate`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token's scope does not cover this school (`beheer:<BRIN>`) or needs `platform`.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The school, or a thing named in the path, does not exist.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// The refusals of an operation that takes a JSON body.
+#[derive(IntoResponses)]
+pub enum WriteRefusals {
+    /// Malformed body (bad JSON, trailing data, an unknown or missing field, a bad value),
+    /// with a message naming the field.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No or invalid management token (with `WWW-Authenticate`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token's scope does not cover this school (`beheer:<BRIN>`) or needs `platform`.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The school, or a thing named in the path, does not exist.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The body is larger than 1 MiB.
+    #[response(status = 413)]
+    ContentTooLarge(ErrorBody),
+    /// The body is not sent as `Content-Type: application/json`.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
 }

@@ -2,20 +2,35 @@
 //! against what the server really accepts.
 
 use poortwachter::clock::Clock;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, STUDYSPACE};
 use crate::on_every_backend;
+use crate::openapi_check::{assert_documented, generated_json, send, Answer};
 
-const OPENAPI: &str = include_str!("../../docs/openapi.json");
+/// What a request body is, for the edge cases below.
+const JSON: Option<&str> = Some("application/json");
 
-/// Every documented operation answers its documented success status with the documented
-/// example body; every documented required field, left out, is a 400; no token is a 401.
+/// Every operation of the description the server serves (generated from the code) answers
+/// only documented statuses with bodies that fit the documented schemas: its success with the
+/// documented example, and its refusals — no token (401 with `WWW-Authenticate`), every
+/// required field left out, an unknown field, trailing data (400), another content type
+/// (415). Every answer carries `Cache-Control: no-store`.
 async fn openapi_description_matches_the_server(app: TestApp) {
-    let spec: Value = serde_json::from_str(OPENAPI).unwrap();
+    let served = send(&app, "GET", "/api/admin/openapi.json", None, None, None).await;
+    assert_eq!(served.status, 200);
+    let spec = served.body;
+    assert_eq!(
+        spec,
+        serde_json::from_str::<Value>(&generated_json()).unwrap(),
+        "the server serves the generated description"
+    );
     let platform = app.management_token("platform-demo").await;
-    // Things the path parameters refer to.
+    let bearer = format!("Bearer {platform}");
+    let auth = Some(bearer.as_str());
+    // Things the path parameters refer to. Operations are called in the description's order
+    // (paths alphabetically, then get, put, post, delete), each once with its example, so an
+    // example must succeed on the demo data as the operations before it left it.
     let grant_holder = app.sara_tokens("openid rooster huiswerk").await;
     assert!(grant_holder["access_token"].is_string());
     let (_, grants) = app
@@ -43,64 +58,238 @@ async fn openapi_description_matches_the_server(app: TestApp) {
     for (template, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             operations += 1;
+            let method = method.to_uppercase();
+            // Path parameters: the documented example, or a thing made above. A new operation
+            // whose parameter has no example needs one (`example = ...` in its `params`), or
+            // a value made here.
             let mut path = template.clone();
-            for parameter in operation["parameters"].as_array().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let name = parameter["name"].as_str().unwrap();
                 let value = match name {
                     "id" => closure_id.clone(),
                     "grant_id" => grant_id.clone(),
-                    _ => parameter["example"].as_str().unwrap().to_string(),
+                    _ => parameter["example"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{template}: give {name} an example"))
+                        .to_string(),
                 };
                 path = path.replace(&format!("{{{name}}}"), &value);
             }
+            let what = format!("{method} {path}");
+            // The body: the documented example, as JSON, or as it is for another media type
+            // (a CSV upload, say), where the JSON edge cases below do not apply.
+            let (body_type, example_bytes, example) =
+                match operation["requestBody"]["content"].as_object() {
+                    None => (None, None, None),
+                    Some(contents) => {
+                        let (media_type, content) = contents
+                            .get_key_value("application/json")
+                            .or_else(|| contents.iter().next())
+                            .unwrap();
+                        let example = content
+                            .get("example")
+                            .unwrap_or_else(|| panic!("{what}: document an example body"));
+                        if media_type == "application/json" {
+                            (JSON, Some(to_vec(example)), Some(example.clone()))
+                        } else {
+                            let raw = example.as_str().unwrap().as_bytes().to_vec();
+                            (Some(media_type.as_str()), Some(raw), None)
+                        }
+                    }
+                };
             let content = &operation["requestBody"]["content"]["application/json"];
-            let example = content.get("example").cloned();
-            let method_upper = method.to_uppercase();
+            let check = |answer: &Answer, case: &str| {
+                assert_documented(&spec, operation, answer, &format!("{what} {case}"));
+                assert_eq!(
+                    answer.header("cache-control"),
+                    Some("no-store"),
+                    "{what} {case}"
+                );
+            };
 
-            let (status, _) = app
-                .admin(&method_upper, &path, "no-token", example.clone())
+            for token in [None, Some("Bearer no-token")] {
+                let answer = send(
+                    &app,
+                    &method,
+                    &path,
+                    token,
+                    body_type,
+                    example_bytes.clone(),
+                )
                 .await;
-            assert_eq!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "{method_upper} {path} without a token"
-            );
+                assert_eq!(answer.status, 401, "{what} with {token:?}");
+                assert!(
+                    answer
+                        .header("www-authenticate")
+                        .is_some_and(|h| h.starts_with("Bearer ")),
+                    "{what}: a 401 names the scheme"
+                );
+                check(&answer, "without a valid token");
+            }
 
-            if let Some(required) = content["schema"]["required"].as_array() {
-                for field in required {
-                    let mut partial = example.clone().unwrap();
-                    partial
-                        .as_object_mut()
-                        .unwrap()
-                        .remove(field.as_str().unwrap());
-                    let (status, body) = app
-                        .admin(&method_upper, &path, &platform, Some(partial))
-                        .await;
+            if let Some(example) = &example {
+                let schema = resolve(&spec, &content["schema"]);
+                for field in schema["required"].as_array().into_iter().flatten() {
+                    let field = field.as_str().unwrap();
+                    let mut partial = example.clone();
+                    partial.as_object_mut().unwrap().remove(field);
+                    let answer =
+                        send(&app, &method, &path, auth, JSON, Some(to_vec(&partial))).await;
                     assert_eq!(
-                        status,
-                        StatusCode::BAD_REQUEST,
-                        "{method_upper} {path} without {field}: {body}"
+                        answer.status, 400,
+                        "{what} without {field}: {}",
+                        answer.text
                     );
-                    assert!(body["message"].is_string());
+                    check(&answer, &format!("without {field}"));
+                }
+                let mut extended = example.clone();
+                extended["surprise"] = json!(1);
+                let answer = send(&app, &method, &path, auth, JSON, Some(to_vec(&extended))).await;
+                assert_eq!(answer.status, 400, "{what} with an unknown field");
+                assert!(
+                    answer.body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("surprise"),
+                    "{what}: the message names the unknown field: {}",
+                    answer.text
+                );
+                check(&answer, "with an unknown field");
+
+                let mut trailing = to_vec(example);
+                trailing.extend_from_slice(b" {}");
+                let answer = send(&app, &method, &path, auth, JSON, Some(trailing)).await;
+                assert_eq!(answer.status, 400, "{what} with trailing data");
+                check(&answer, "with trailing data");
+
+                for content_type in [
+                    None,
+                    Some("text/plain"),
+                    Some("application/x-www-form-urlencoded"),
+                ] {
+                    let answer = send(
+                        &app,
+                        &method,
+                        &path,
+                        auth,
+                        content_type,
+                        example_bytes.clone(),
+                    )
+                    .await;
+                    assert_eq!(answer.status, 415, "{what} as {content_type:?}");
+                    assert_eq!(answer.body["error"], "unsupported_media_type");
+                    check(&answer, "not as JSON");
                 }
             }
 
-            let expected: u16 = operation["responses"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .find(|code| code.starts_with('2'))
-                .unwrap()
-                .parse()
-                .unwrap();
-            let (status, body) = app.admin(&method_upper, &path, &platform, example).await;
-            assert_eq!(status.as_u16(), expected, "{method_upper} {path}: {body}");
-            for code in operation["responses"].as_object().unwrap().keys() {
-                assert!(["200", "201", "204", "400", "401", "403", "404"].contains(&code.as_str()));
+            let answer = send(&app, &method, &path, auth, body_type, example_bytes).await;
+            assert!(answer.status.is_success(), "{what}: {}", answer.text);
+            check(&answer, "with the example");
+        }
+    }
+    assert_eq!(operations, KNOWN_OPERATIONS.len());
+}
+
+/// The admin operations, as the generated description lists them. A route can only be added
+/// with its documentation (`OpenApiRouter::routes`); this list makes a new one noticed.
+const KNOWN_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/api/admin/management-clients"),
+    ("GET", "/api/admin/partners"),
+    ("POST", "/api/admin/partners"),
+    ("GET", "/api/admin/partners/{client_id}"),
+    ("PATCH", "/api/admin/partners/{client_id}"),
+    ("DELETE", "/api/admin/partners/{client_id}"),
+    ("POST", "/api/admin/partners/{client_id}/secret"),
+    ("POST", "/api/admin/resource-servers"),
+    ("GET", "/api/admin/schools"),
+    ("POST", "/api/admin/schools"),
+    ("PATCH", "/api/admin/schools/{brin}"),
+    ("PUT", "/api/admin/partners/{client_id}/accreditation"),
+    ("GET", "/api/admin/schools/{brin}/audit"),
+    ("GET", "/api/admin/schools/{brin}/closures"),
+    ("POST", "/api/admin/schools/{brin}/closures"),
+    ("DELETE", "/api/admin/schools/{brin}/closures/{id}"),
+    ("GET", "/api/admin/schools/{brin}/grants"),
+    (
+        "POST",
+        "/api/admin/schools/{brin}/grants/{grant_id}/withdraw",
+    ),
+    (
+        "DELETE",
+        "/api/admin/schools/{brin}/guardianships/{parent}/{student}",
+    ),
+    ("PUT", "/api/admin/schools/{brin}/links/{client_id}"),
+    (
+        "POST",
+        "/api/admin/schools/{brin}/students/{username}/leave",
+    ),
+];
+
+/// Every documented operation is known, every known one documented, each documents its
+/// security and its refusals; what is not documented under `/api/admin/` does not answer.
+async fn every_admin_route_is_documented(app: TestApp) {
+    let spec: Value = serde_json::from_str(&generated_json()).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.push((method.to_uppercase(), path.clone()));
+            let what = format!("{method} {path}");
+            let security = operation["security"].as_array().unwrap();
+            assert!(
+                security.iter().all(|s| s.get("bearer").is_some()),
+                "{what} is secured by the bearer scheme"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            for code in ["401", "403", "404"] {
+                assert!(responses.contains_key(code), "{what} documents {code}");
+            }
+            if operation.get("requestBody").is_some() {
+                for code in ["400", "413", "415"] {
+                    assert!(responses.contains_key(code), "{what} documents {code}");
+                }
             }
         }
     }
-    assert_eq!(operations, 10);
+    documented.sort();
+    let mut known: Vec<(String, String)> = KNOWN_OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    known.sort();
+    assert_eq!(documented, known);
+
+    let platform = app.management_token("platform-demo").await;
+    let bearer = format!("Bearer {platform}");
+    for (method, path) in [
+        ("DELETE", "/api/admin/schools"),
+        ("GET", "/api/admin/schools/12AB"),
+        ("GET", "/api/admin/schools/12AB/students/100003"),
+        ("PUT", "/api/admin/partners/studyspace-demo"),
+        ("GET", "/api/admin/openapi.yaml"),
+        ("GET", "/api/admin/schools/12AB/links/studyspace-demo"),
+        ("DELETE", "/api/admin/schools/12AB/grants"),
+        ("POST", "/api/admin/schools/12AB/audit"),
+        ("GET", "/api/admin/partners/studyspace-demo/accreditation"),
+    ] {
+        let answer = send(&app, method, path, Some(&bearer), None, None).await;
+        assert!(
+            [404, 405].contains(&answer.status.as_u16()),
+            "{method} {path} is not documented, yet answers {}",
+            answer.status
+        );
+    }
+}
+
+/// The schema an operation's `$ref` points at.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => spec.pointer(&reference[1..]).unwrap(),
+        None => schema,
+    }
+}
+
+fn to_vec(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap()
 }
 
 async fn admin_refuses_wrong_scope_unknown_things_and_bad_bodies(app: TestApp) {
@@ -236,6 +425,157 @@ async fn admin_refuses_wrong_scope_unknown_things_and_bad_bodies(app: TestApp) {
     assert_eq!(status, 400);
 }
 
+/// The edges of every admin request and answer, one by one: the Bearer scheme in any case
+/// (RFC 9110 §11.1), `WWW-Authenticate` on every 401, JSON with parameters, bodies too large
+/// (413), trailing data, an optional body left out, the scope checked before the body, and
+/// `no-store` on success and on every refusal.
+async fn admin_request_and_response_edges(app: TestApp) {
+    let beheer = app.management_token("beheer-12ab-demo").await;
+    let grants = "/api/admin/schools/12AB/grants";
+    let link = "/api/admin/schools/12AB/links/huiswerkhulp-demo";
+    let open = Some(to_vec(&json!({ "open": true, "reason": "getekend" })));
+
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let answer = send(
+            &app,
+            "GET",
+            grants,
+            Some(&format!("{scheme} {beheer}")),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{scheme}: {}", answer.text);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    for authorization in [
+        None,
+        Some(format!("Basic {beheer}")),
+        Some(format!("Bearer{beheer}")),
+        Some("Bearer ".to_string()),
+        Some(format!("Bearer {beheer}x")),
+    ] {
+        let answer = send(&app, "GET", grants, authorization.as_deref(), None, None).await;
+        assert_eq!(answer.status, 401, "{authorization:?}");
+        assert_eq!(answer.body["error"], "invalid_token");
+        assert!(answer
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer realm=")));
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    let auth = format!("Bearer {beheer}");
+    let auth = Some(auth.as_str());
+
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ] {
+        let answer = send(&app, "PUT", link, auth, Some(content_type), open.clone()).await;
+        assert_eq!(answer.status, 200, "{content_type}: {}", answer.text);
+        assert_eq!(answer.body["open"], true);
+    }
+    for content_type in [
+        None,
+        Some("text/json"),
+        Some("application/jsonx"),
+        Some("multipart/form-data"),
+    ] {
+        let answer = send(&app, "PUT", link, auth, content_type, open.clone()).await;
+        assert_eq!(answer.status, 415, "{content_type:?}");
+        assert_eq!(answer.body["error"], "unsupported_media_type");
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+
+    // Trailing data, even a second valid object, is refused; trailing white space is not data.
+    for (body, status) in [
+        (
+            &b"{\"open\": true, \"reason\": \"r\"} {\"open\": false}"[..],
+            400,
+        ),
+        (b"{\"open\": true, \"reason\": \"r\"}x", 400),
+        (b"{\"open\": true, \"reason\": \"r\"} \n", 200),
+    ] {
+        let answer = send(&app, "PUT", link, auth, JSON, Some(body.to_vec())).await;
+        assert_eq!(
+            answer.status,
+            status,
+            "{}: {}",
+            String::from_utf8_lossy(body),
+            answer.text
+        );
+    }
+    let answer = send(
+        &app,
+        "PUT",
+        link,
+        auth,
+        JSON,
+        Some(b"{\"open\":true,\"reason\":\"r\",\"opne\":false}".to_vec()),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `opne`"),
+        "{}",
+        answer.text
+    );
+
+    // At most 1 MiB.
+    let huge = to_vec(&json!({ "open": true, "reason": "x".repeat(1024 * 1024) }));
+    let answer = send(&app, "PUT", link, auth, JSON, Some(huge)).await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
+    assert_eq!(answer.body["error"], "content_too_large");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // The scope is checked before the body: another school's manager learns nothing from it.
+    let other = "/api/admin/schools/34CD/links/huiswerkhulp-demo";
+    for (content_type, body) in [(Some("text/plain"), b"x".to_vec()), (JSON, b"{".to_vec())] {
+        let answer = send(&app, "PUT", other, auth, content_type, Some(body)).await;
+        assert_eq!(answer.status, 403, "{}", answer.text);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    let answer = send(
+        &app,
+        "GET",
+        "/api/admin/schools/99ZZ/grants",
+        Some(&format!(
+            "Bearer {}",
+            app.management_token("platform-demo").await
+        )),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // The reason for leaving is optional: no body, an empty JSON body or `null` will do.
+    let leave = |student: &str| format!("/api/admin/schools/12AB/students/{student}/leave");
+    let answer = send(
+        &app,
+        "POST",
+        &leave("100003"),
+        auth,
+        Some("text/plain"),
+        Some(b"diploma".to_vec()),
+    )
+    .await;
+    assert_eq!(answer.status, 415, "a body that is there must be JSON");
+    for (student, content_type, body) in [
+        ("100001", None, None),
+        ("100003", JSON, Some(Vec::new())),
+        ("100004", JSON, Some(b"null".to_vec())),
+    ] {
+        let answer = send(&app, "POST", &leave(student), auth, content_type, body).await;
+        assert_eq!(answer.status, 200, "{student}: {}", answer.text);
+        assert_eq!(answer.body["student_number"], student);
+    }
+}
+
 async fn management_tokens_come_only_from_management_clients(app: TestApp) {
     let (status, body) = app
         .token(STUDYSPACE, &[("grant_type", "client_credentials")])
@@ -321,6 +661,8 @@ async fn every_change_is_audited(app: TestApp) {
 
 on_every_backend!(
     openapi_description_matches_the_server,
+    every_admin_route_is_documented,
+    admin_request_and_response_edges,
     admin_refuses_wrong_scope_unknown_things_and_bad_bodies,
     management_tokens_come_only_from_management_clients,
     every_change_is_audited,

@@ -8,6 +8,7 @@ mod admin;
 mod authorize;
 mod flow;
 mod instances;
+mod openapi_check;
 mod pages;
 mod policy;
 mod registrations;
