@@ -34,6 +34,8 @@ pub struct Config {
     pub session_ttl_secs: i64,
     /// Maximum database connections.
     pub database_max_connections: u32,
+    /// How long an activation code from the school's letter stays valid, in days.
+    pub activation_code_ttl_days: i64,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             grant_ttl_days: 365,
             session_ttl_secs: 8 * 3600,
             database_max_connections: 10,
+            activation_code_ttl_days: 30,
         }
     }
 }
@@ -80,6 +83,7 @@ impl Config {
         self.session_ttl_secs = self.session_ttl_secs.max(60);
         self.grant_ttl_days = self.grant_ttl_days.max(1);
         self.database_max_connections = self.database_max_connections.max(1);
+        self.activation_code_ttl_days = self.activation_code_ttl_days.max(1);
     }
 
     /// Cookies get `Secure` when the issuer is served over https.
@@ -111,6 +115,7 @@ impl fmt::Debug for Config {
             .field("id_token_ttl_secs", &self.id_token_ttl_secs)
             .field("grant_ttl_days", &self.grant_ttl_days)
             .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("activation_code_ttl_days", &self.activation_code_ttl_days)
             .finish()
     }
 }

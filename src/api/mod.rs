@@ -1,6 +1,7 @@
 //! The admin API (JSON) through which schools and the platform operator change the policy.
 //! Documented in `docs/openapi.json`.
 
+pub mod activation;
 pub mod admin;
 pub mod error;
 
@@ -37,6 +38,10 @@ pub fn router() -> Router<AppState> {
             delete(admin::remove_guardianship),
         )
         .route("/api/admin/schools/{brin}/audit", get(admin::audit_log))
+        .route(
+            "/api/admin/schools/{brin}/activation-codes",
+            post(activation::issue_activation_codes),
+        )
         .route(
             "/api/admin/partners/{client_id}/accreditation",
             put(admin::set_accreditation),
