@@ -138,7 +138,9 @@ async fn issue_letters(
                 "activation codes are for students and parents (student or parent)",
             ));
         }
-        Recipients::Role(role) => db::enabled_accounts_with_role(&mut tx, brin, role.as_str()).await?,
+        Recipients::Role(role) => {
+            db::enabled_accounts_with_role(&mut tx, brin, role.as_str()).await?
+        }
     };
     let now = app.now();
     let expires_at = now + Duration::days(app.config.activation_code_ttl_days);
@@ -189,10 +191,7 @@ async fn named_accounts(
     for username in usernames {
         let username = username.trim().to_string();
         if username.is_empty() {
-            return Err(OnboardingError::invalid(
-                "usernames",
-                "a username is empty",
-            ));
+            return Err(OnboardingError::invalid("usernames", "a username is empty"));
         }
         if !wanted.contains(&username) {
             wanted.push(username);
@@ -289,10 +288,8 @@ pub async fn activate(
     // The same work whether or not the account exists: hash, look up, compare.
     let account_id = account.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
     let hash = code_hash(account_id, &normalise_code(typed_code));
-    let stored = match &account {
-        Some(account) => db::code_of(&mut conn, &account.id).await?,
-        None => None,
-    };
+    // No account: the look-up with an id no row has, so the answer takes as long.
+    let stored = db::code_of(&mut conn, account_id).await?;
     drop(conn);
     let matches = stored
         .as_ref()

@@ -49,7 +49,7 @@ impl Actor {
     /// `platform`, or `beheer:<BRIN>` for this school.
     pub fn may_manage_school(&self, brin: &str) -> bool {
         let own = format!("beheer:{brin}");
-        self.is_platform() || self.scopes.iter().any(|s| *s == own)
+        self.is_platform() || self.scopes.contains(&own)
     }
 
     pub fn require_school(&self, brin: &str) -> Result<(), OnboardingError> {

@@ -118,7 +118,15 @@ pub async fn view_activate_get(
             _ => jar,
         };
         let (jar, browser) = session::current_or_start(&state, jar).await?;
-        let page = render(&state, &Purpose::Account { english }, &browser, "", "", None).await?;
+        let page = render(
+            &state,
+            &Purpose::Account { english },
+            &browser,
+            "",
+            "",
+            None,
+        )
+        .await?;
         return Ok((jar, page).into_response());
     };
     let Some(browser) = session::current(&state, &jar).await? else {
@@ -150,7 +158,16 @@ pub async fn view_activate_post(
     let code = form.code.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let confirm = form.password_confirm.unwrap_or_default();
-    let show = |problem| render(&state, &purpose, &browser, &school, &username, Some(problem));
+    let show = |problem| {
+        render(
+            &state,
+            &purpose,
+            &browser,
+            &school,
+            &username,
+            Some(problem),
+        )
+    };
 
     // Counted apart from logins (its own key prefix), by what was typed: a username that
     // does not exist is throttled exactly like one that does.
@@ -233,8 +250,16 @@ async fn render(
         csrf: &browser.csrf_token,
         partner_name: &partner,
         schools: &schools,
-        selected_school: if school.is_empty() { school_hint } else { school },
-        username: if username.is_empty() { login_hint } else { username },
+        selected_school: if school.is_empty() {
+            school_hint
+        } else {
+            school
+        },
+        username: if username.is_empty() {
+            login_hint
+        } else {
+            username
+        },
         problem: problem
             .filter(|p| {
                 matches!(
@@ -272,7 +297,10 @@ mod tests {
         assert!(is_common_password("Password123"));
         assert!(is_common_password("qwertyuiop"));
         assert!(is_common_password("wachtwoord123"));
-        assert!(is_common_password("#1stunna"), "an entry that starts with #");
+        assert!(
+            is_common_password("#1stunna"),
+            "an entry that starts with #"
+        );
         assert!(!is_common_password("# Common passwords that /activate refuses (lowercase, one per line; lines starting with \"# \" are comments)."));
         assert!(!is_common_password("paard-batterij-nietje"));
     }

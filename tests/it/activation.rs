@@ -132,14 +132,18 @@ async fn codes_are_issued_by_username_and_by_role(app: TestApp) {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
     let issued = body.as_array().unwrap();
-    assert_eq!(issued.len(), 2, "a repeated username gets one letter: {body}");
+    assert_eq!(
+        issued.len(),
+        2,
+        "a repeated username gets one letter: {body}"
+    );
     let expires = app.clock.now() + chrono::Duration::days(30);
     let mut codes = Vec::new();
     for entry in issued {
         let code = entry["code"].as_str().unwrap();
         looks_like_a_code(code);
-        let at = chrono::DateTime::parse_from_rfc3339(entry["expires_at"].as_str().unwrap())
-            .unwrap();
+        let at =
+            chrono::DateTime::parse_from_rfc3339(entry["expires_at"].as_str().unwrap()).unwrap();
         assert_eq!(at, expires);
         codes.push(code.to_string());
     }
@@ -254,7 +258,10 @@ async fn unknown_usernames_are_named_and_nothing_is_issued(app: TestApp) {
             "{body} → {answer}"
         );
     }
-    assert!(logs_in(&app, "100001", PASSWORD).await, "still nothing issued");
+    assert!(
+        logs_in(&app, "100001", PASSWORD).await,
+        "still nothing issued"
+    );
 
     let token = app.management_token("beheer-12ab-demo").await;
     let (status, _) = app
@@ -301,23 +308,19 @@ async fn wrong_codes_are_generic_and_throttled(app: TestApp) {
             assert_eq!(alerts(&answer), [generic], "{username} {attempt}");
         }
         // Blocked now, with the same message for an account that exists and one that does not.
-        let answer = activate(
-            &browser,
-            &page,
-            username,
-            &code,
-            NEW_PASSWORD,
-            NEW_PASSWORD,
-        )
-        .await
-        .page();
+        let answer = activate(&browser, &page, username, &code, NEW_PASSWORD, NEW_PASSWORD)
+            .await
+            .page();
         assert_eq!(
             alerts(&answer),
             ["Er is te vaak een verkeerde code geprobeerd. Probeer het over een kwartier opnieuw, of vraag de school om hulp."],
             "{username}"
         );
     }
-    assert!(!logs_in(&app, "100002", NEW_PASSWORD).await, "not activated");
+    assert!(
+        !logs_in(&app, "100002", NEW_PASSWORD).await,
+        "not activated"
+    );
     // Logins are counted apart: the person's password login is not blocked by this.
     let login = browser.open("/login").await.page();
     let answer = browser
@@ -355,17 +358,31 @@ async fn expired_codes_are_refused(app: TestApp) {
     app.clock.advance(chrono::Duration::days(29));
     let browser = app.browser();
     let page = activation_page(&browser).await;
-    let answer = activate(&browser, &page, "100001", &code_1, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
+    let answer = activate(
+        &browser,
+        &page,
+        "100001",
+        &code_1,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
     assert!(answer.html.contains("Mijn apps"), "{}", answer.html);
 
     app.clock.advance(chrono::Duration::days(1));
     let browser = app.browser();
     let page = activation_page(&browser).await;
-    let answer = activate(&browser, &page, "100002", &code_2, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
+    let answer = activate(
+        &browser,
+        &page,
+        "100002",
+        &code_2,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
     assert_eq!(
         alerts(&answer),
         ["Deze activeringscode is verlopen. Vraag de school om een nieuwe brief."]
@@ -380,9 +397,16 @@ async fn a_code_works_once(app: TestApp) {
     let code = code_for(&app, "p.devries").await;
     let browser = app.browser();
     let page = activation_page(&browser).await;
-    let answer = activate(&browser, &page, "p.devries", &code, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
+    let answer = activate(
+        &browser,
+        &page,
+        "p.devries",
+        &code,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
     assert!(answer.html.contains("Mijn apps"), "{}", answer.html);
 
     let other = app.browser();
@@ -482,17 +506,31 @@ async fn a_new_code_ends_the_old_password_and_sessions(app: TestApp) {
     assert!(!logs_in(&app, "100002", PASSWORD).await);
 
     let page = activation_page(&browser).await;
-    let answer = activate(&browser, &page, "100002", &first, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
+    let answer = activate(
+        &browser,
+        &page,
+        "100002",
+        &first,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
     assert_eq!(
         alerts(&answer),
         ["De combinatie van school, gebruikersnaam en activeringscode klopt niet."],
         "the earlier letter no longer works"
     );
-    let answer = activate(&browser, &page, "100002", &second, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
+    let answer = activate(
+        &browser,
+        &page,
+        "100002",
+        &second,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
     assert!(answer.html.contains("Mijn apps"), "{}", answer.html);
 
     // Consent is not a login: the partner keeps its grant and tokens.
@@ -517,8 +555,15 @@ async fn activation_continues_a_partners_request(app: TestApp) {
     assert!(link.contains(&format!("request={request}")), "{link}");
 
     assert!(link.ends_with("lang=nl"), "{link}");
-    let english = browser.open(&link.replace("lang=nl", "lang=en")).await.page();
-    assert!(english.html.contains("Activate your account"), "{}", english.html);
+    let english = browser
+        .open(&link.replace("lang=nl", "lang=en"))
+        .await
+        .page();
+    assert!(
+        english.html.contains("Activate your account"),
+        "{}",
+        english.html
+    );
     let page = browser.open(&link).await.page();
     assert!(page.html.contains("Account activeren"), "{}", page.html);
     assert!(page.html.contains("Studyspace (demo)"));
@@ -565,7 +610,10 @@ async fn the_page_refuses_forms_without_its_csrf_token(app: TestApp) {
     let answer = stranger
         .post(
             "/activate",
-            &[("csrf", page.input("csrf").unwrap().as_str()), ("code", &code)],
+            &[
+                ("csrf", page.input("csrf").unwrap().as_str()),
+                ("code", &code),
+            ],
         )
         .await
         .page();
@@ -599,7 +647,131 @@ async fn accounts_without_a_password_cannot_log_in(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
+/// The console: `poortwachter activation-codes` writes the letters' data as CSV (with the
+/// name the letter is addressed to) or JSON, to a file only its owner can read; a refusal
+/// writes nothing and exits non-zero.
+async fn the_cli_writes_letters_as_csv_or_json(app: TestApp) {
+    use poortwachter::domain::account::Role;
+    use poortwachter::onboarding::activation::run_cli;
+    use std::process::ExitCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("brieven.csv");
+    let exit = run_cli(
+        &app.state,
+        "12AB",
+        Some(Role::Parent),
+        Vec::new(),
+        Some(csv_path.clone()),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit, ExitCode::SUCCESS);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&csv_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the codes are secrets");
+    }
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "school",
+            "username",
+            "given_name",
+            "family_name",
+            "code",
+            "expires_at"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][0], "12AB");
+    assert_eq!(&rows[0][1], "p.devries");
+    assert_eq!(&rows[0][2], "Petra");
+    assert_eq!(&rows[0][3], "de Vries");
+    looks_like_a_code(&rows[0][4]);
+    let expires = chrono::DateTime::parse_from_rfc3339(&rows[0][5]).unwrap();
+    assert_eq!(expires, app.clock.now() + chrono::Duration::days(30));
+    let code = rows[0][4].to_string();
+
+    let json_path = dir.path().join("brieven.json");
+    let exit = run_cli(
+        &app.state,
+        "12AB",
+        None,
+        vec!["100001".into(), "100004".into()],
+        Some(json_path.clone()),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit, ExitCode::SUCCESS);
+    let letters: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 2);
+    assert_eq!(letters[1]["username"], "100004");
+    looks_like_a_code(letters[1]["code"].as_str().unwrap());
+
+    // The code from the file is the one that works.
+    let browser = app.browser();
+    let page = activation_page(&browser).await;
+    let answer = activate(
+        &browser,
+        &page,
+        "p.devries",
+        &code,
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await
+    .page();
+    assert!(answer.html.contains("Mijn apps"), "{}", answer.html);
+
+    // Refusals: nothing issued, no file left behind, an exit code that says so.
+    let refused = dir.path().join("niets.csv");
+    for (role, usernames) in [
+        (None, vec!["100002".to_string(), "nobody".to_string()]),
+        (None, Vec::new()),
+        (Some(Role::Student), vec!["100002".to_string()]),
+        (Some(Role::Supervisor), Vec::new()),
+    ] {
+        let exit = run_cli(
+            &app.state,
+            "12AB",
+            role,
+            usernames,
+            Some(refused.clone()),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_ne!(exit, ExitCode::SUCCESS);
+        assert!(!refused.exists());
+    }
+    assert!(
+        logs_in(&app, "100002", PASSWORD).await,
+        "nothing was issued"
+    );
+    // A refusal leaves an earlier file as it was.
+    let before = std::fs::read(&csv_path).unwrap();
+    let exit = run_cli(
+        &app.state,
+        "12AB",
+        None,
+        vec!["nobody".into()],
+        Some(csv_path.clone()),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_ne!(exit, ExitCode::SUCCESS);
+    assert_eq!(std::fs::read(&csv_path).unwrap(), before);
+}
+
 on_every_backend!(
+    the_cli_writes_letters_as_csv_or_json,
     codes_are_issued_by_username_and_by_role,
     unknown_usernames_are_named_and_nothing_is_issued,
     wrong_codes_are_generic_and_throttled,
