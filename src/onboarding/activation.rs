@@ -129,6 +129,7 @@ async fn issue_letters(
     if app.store.get_school(brin).await?.is_none() {
         return Err(OnboardingError::NotFound(format!("unknown school {brin}")));
     }
+    let now = app.now();
     let mut tx = begin(&app.store).await?;
     let accounts = match who {
         Recipients::Usernames(usernames) => named_accounts(&mut tx, brin, usernames).await?,
@@ -139,10 +140,9 @@ async fn issue_letters(
             ));
         }
         Recipients::Role(role) => {
-            db::enabled_accounts_with_role(&mut tx, brin, role.as_str()).await?
+            db::enabled_accounts_with_role(&mut tx, brin, role.as_str(), now).await?
         }
     };
-    let now = app.now();
     let expires_at = now + Duration::days(app.config.activation_code_ttl_days);
     let mut letters = Vec::with_capacity(accounts.len());
     for account in accounts {

@@ -46,18 +46,24 @@ pub async fn account_by_username(
 }
 
 /// Every account of the school with this role whose login the SIS has not disabled, in
-/// username order (the order of the letters).
+/// username order (the order of the letters). Students who have left (no enrollment at the
+/// school that is open at `now`) get no letter; one enrolled from a later date does.
 pub async fn enabled_accounts_with_role(
     conn: &mut AnyConnection,
     brin: &str,
     role: &str,
+    now: DateTime<Utc>,
 ) -> DbResult<Vec<Account>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE school_brin = $1 AND role = $2 \
-         AND login_enabled = 1 ORDER BY username"
+        "SELECT {COLUMNS} FROM accounts a WHERE a.school_brin = $1 AND a.role = $2 \
+         AND a.login_enabled = 1 AND (a.role <> 'student' OR EXISTS (\
+           SELECT 1 FROM enrollments e WHERE e.student_id = a.id AND e.school_brin = $1 \
+           AND (e.ends_at IS NULL OR e.ends_at > $3))) \
+         ORDER BY a.username"
     ))
     .bind(brin)
     .bind(role)
+    .bind(ts(now))
     .fetch_all(&mut *conn)
     .await
 }
