@@ -161,4 +161,25 @@ mod tests {
         assert!(!shown.contains("geheim"), "{shown}");
         assert!(shown.contains("***"));
     }
+
+    #[test]
+    fn activation_codes_live_thirty_days_unless_configured() {
+        assert_eq!(Config::default().activation_code_ttl_days, 30);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("poortwachter.toml");
+        std::fs::write(&file, "activation_code_ttl_days = 14\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&file)).unwrap().activation_code_ttl_days,
+            14
+        );
+        let mut config = Config {
+            activation_code_ttl_days: 0,
+            ..Config::default()
+        };
+        config.normalise();
+        assert_eq!(
+            config.activation_code_ttl_days, 1,
+            "a code is never born expired"
+        );
+    }
 }
