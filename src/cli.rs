@@ -66,6 +66,24 @@ enum Command {
     /// Management clients for the admin API.
     #[command(subcommand, name = "management-client")]
     ManagementClient(ManagementClientCommand),
+    /// Activation codes for the school's letters (also the password reset): a new code ends
+    /// the person's earlier code, password and sessions.
+    #[command(name = "activation-codes")]
+    ActivationCodes {
+        #[arg(long)]
+        school: String,
+        /// Every student or every parent of the school.
+        #[arg(long, value_parser = ["student", "parent"])]
+        role: Option<String>,
+        /// These people (repeat for more).
+        #[arg(long = "username")]
+        usernames: Vec<String>,
+        /// Write the letters' data as CSV to this file (else to standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Args, Clone, Copy)]
@@ -388,6 +406,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &credentials,
                 &format!("Management client registered. {SECRET_ONCE}"),
             )?;
+        }
+        Command::ActivationCodes {
+            school,
+            role,
+            usernames,
+            out,
+            output,
+        } => {
+            let state = console_state(config).await?;
+            let role = role.as_deref().and_then(crate::domain::account::Role::parse);
+            return crate::onboarding::activation::run_cli(
+                &state,
+                &school,
+                role,
+                usernames,
+                out,
+                output.json,
+            )
+            .await;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -36,6 +36,8 @@ pub struct Config {
     pub database_max_connections: u32,
     /// After a client secret is rotated, the old one keeps working this many seconds.
     pub secret_rotation_grace_secs: i64,
+    /// How long an activation code from the school's letter stays valid, in days.
+    pub activation_code_ttl_days: i64,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             session_ttl_secs: 8 * 3600,
             database_max_connections: 10,
             secret_rotation_grace_secs: 24 * 3600,
+            activation_code_ttl_days: 30,
         }
     }
 }
@@ -84,6 +87,7 @@ impl Config {
         self.grant_ttl_days = self.grant_ttl_days.max(1);
         self.database_max_connections = self.database_max_connections.max(1);
         self.secret_rotation_grace_secs = self.secret_rotation_grace_secs.clamp(0, 30 * 24 * 3600);
+        self.activation_code_ttl_days = self.activation_code_ttl_days.max(1);
     }
 
     /// Cookies get `Secure` when the issuer is served over https.
@@ -119,6 +123,7 @@ impl fmt::Debug for Config {
                 "secret_rotation_grace_secs",
                 &self.secret_rotation_grace_secs,
             )
+            .field("activation_code_ttl_days", &self.activation_code_ttl_days)
             .finish()
     }
 }
@@ -163,5 +168,26 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("geheim"), "{shown}");
         assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn activation_codes_live_thirty_days_unless_configured() {
+        assert_eq!(Config::default().activation_code_ttl_days, 30);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("poortwachter.toml");
+        std::fs::write(&file, "activation_code_ttl_days = 14\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&file)).unwrap().activation_code_ttl_days,
+            14
+        );
+        let mut config = Config {
+            activation_code_ttl_days: 0,
+            ..Config::default()
+        };
+        config.normalise();
+        assert_eq!(
+            config.activation_code_ttl_days, 1,
+            "a code is never born expired"
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! The description is served at `GET /api/admin/openapi.json` and checked in as
 //! `docs/openapi.json`.
 
+pub mod activation;
 pub mod admin;
 pub mod error;
 pub mod openapi;
@@ -49,6 +50,7 @@ pub fn documented_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::remove_guardianship))
         .routes(routes!(admin::audit_log))
         .routes(routes!(admin::set_accreditation))
+        .routes(routes!(activation::issue_activation_codes))
         .routes(routes!(registrations::create_school))
         .routes(routes!(registrations::list_schools))
         .routes(routes!(registrations::update_school))

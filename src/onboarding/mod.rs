@@ -6,6 +6,7 @@
 //! visible through the policy cache (see [`commit_audited`]), so the audit log can never miss
 //! a change that happened, nor record one that did not.
 
+pub mod activation;
 pub mod registrations;
 
 use serde_json::Value;

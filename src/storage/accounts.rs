@@ -22,6 +22,8 @@ pub struct Account {
     pub tussenvoegsel: Option<String>,
     pub family_name: String,
     pub birth_date: Option<String>,
+    /// 0 when the school's SIS disabled the account (OneRoster `enabledUser=false`).
+    pub login_enabled: i64,
 }
 
 // Personal data and the password hash stay out of Debug output (and so out of logs).
@@ -52,6 +54,12 @@ impl Account {
             .as_deref()
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
     }
+
+    /// Whether a password can log this account in at all: not before activation (no
+    /// password yet) and not while the school's SIS has disabled the account.
+    pub fn may_log_in(&self) -> bool {
+        self.login_enabled != 0 && !self.password_hash.is_empty()
+    }
 }
 
 /// What is needed to register an account.
@@ -65,7 +73,7 @@ pub struct NewAccount<'a> {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, school_brin, username, role, password_hash, given_name, \
-                               tussenvoegsel, family_name, birth_date";
+                               tussenvoegsel, family_name, birth_date, login_enabled";
 
 impl Store {
     pub async fn insert_school(&self, brin: &str, name: &str) -> DbResult<()> {

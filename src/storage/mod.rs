@@ -3,6 +3,7 @@
 //! flags) and migrations per backend in `migrations/<backend>/`, applied at start.
 
 pub mod accounts;
+pub mod activation;
 pub mod admin;
 pub mod clients;
 pub mod closures;

@@ -92,13 +92,13 @@ pub async fn apply_language(
 
 /// Why the person is logging in: to answer a partner's authorization request, or to manage
 /// their apps on the account page.
-enum Purpose {
+pub(super) enum Purpose {
     Authorize(Box<AuthorizationRequest>),
     Account { english: bool },
 }
 
 impl Purpose {
-    fn english(&self) -> bool {
+    pub(super) fn english(&self) -> bool {
         match self {
             Purpose::Authorize(request) => request.english(),
             Purpose::Account { english } => *english,
@@ -187,14 +187,7 @@ pub async fn view_login_post(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let (form, browser): (LoginForm, _) = session::accept_form(&state, &jar, &body).await?;
-    let purpose = match form.request.as_deref().filter(|r| !r.is_empty()) {
-        Some(id) => {
-            Purpose::Authorize(Box::new(pending_request(&state, &browser, Some(id)).await?))
-        }
-        None => Purpose::Account {
-            english: jar.get("pw_lang").is_some_and(|c| c.value() == "en"),
-        },
-    };
+    let purpose = form_purpose(&state, &jar, &browser, form.request.as_deref()).await?;
     let school = form.school.unwrap_or_default();
     let username = form.username.unwrap_or_default().trim().to_string();
     let password = form.password.unwrap_or_default();
@@ -220,8 +213,13 @@ pub async fn view_login_post(
             .find_account_by_login(&school, &username)
             .await?
     };
-    let verified =
-        verify_password(password, account.as_ref().map(|a| a.password_hash.clone())).await;
+    // No password yet (not activated) or login disabled by the SIS: the dummy hash's work
+    // and the same answer as a wrong password, so nobody learns which accounts are which.
+    let usable_hash = account
+        .as_ref()
+        .filter(|a| a.may_log_in())
+        .map(|a| a.password_hash.clone());
+    let verified = verify_password(password, usable_hash).await;
     let account = match account {
         Some(account) if verified => account,
         _ => {
@@ -243,8 +241,36 @@ pub async fn view_login_post(
     tracing::info!(outcome = "success", account = %account.id, "login");
     throttle::record_success(&state, &school, &username).await;
 
-    // New session on login (session fixation); the old anonymous one is dropped.
-    let (jar, fresh) = session::start(&state, jar, Some(&account.id)).await?;
+    enter(&state, jar, &browser, &account.id, purpose).await
+}
+
+/// The purpose a submitted form carries: its pending request (which must belong to this
+/// browser), or "Mijn apps" in the language of the `pw_lang` cookie.
+pub(super) async fn form_purpose(
+    state: &AppState,
+    jar: &CookieJar,
+    browser: &BrowserSession,
+    request_id: Option<&str>,
+) -> Result<Purpose, PageError> {
+    Ok(match request_id.filter(|r| !r.is_empty()) {
+        Some(id) => Purpose::Authorize(Box::new(pending_request(state, browser, Some(id)).await?)),
+        None => Purpose::Account {
+            english: jar.get("pw_lang").is_some_and(|c| c.value() == "en"),
+        },
+    })
+}
+
+/// The person is authenticated (by password, or by an activation code): a new session
+/// (session fixation), the old anonymous one dropped, and on to consent for the partner's
+/// request or to "Mijn apps".
+pub(super) async fn enter(
+    state: &AppState,
+    jar: CookieJar,
+    browser: &BrowserSession,
+    account_id: &str,
+    purpose: Purpose,
+) -> Result<Response, PageError> {
+    let (jar, fresh) = session::start(state, jar, Some(account_id)).await?;
     state.store.delete_session(&browser.id).await?;
     let next = match purpose {
         Purpose::Authorize(request) => {

@@ -1,6 +1,7 @@
 //! HTML for people: the login and consent pages, the browser session and its CSRF token.
 
 pub mod account;
+pub mod activate;
 pub mod consent;
 pub mod error;
 pub mod i18n;
@@ -20,6 +21,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/login",
             get(login::view_login_get).post(login::view_login_post),
+        )
+        .route(
+            "/activate",
+            get(activate::view_activate_get).post(activate::view_activate_post),
         )
         .route(
             "/consent",

@@ -205,6 +205,7 @@ const KNOWN_OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/admin/schools"),
     ("PATCH", "/api/admin/schools/{brin}"),
     ("PUT", "/api/admin/partners/{client_id}/accreditation"),
+    ("POST", "/api/admin/schools/{brin}/activation-codes"),
     ("GET", "/api/admin/schools/{brin}/audit"),
     ("GET", "/api/admin/schools/{brin}/closures"),
     ("POST", "/api/admin/schools/{brin}/closures"),

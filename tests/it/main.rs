@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod activation;
 mod admin;
 mod authorize;
 mod flow;
