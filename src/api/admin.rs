@@ -31,6 +31,11 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// The same caller as an onboarding [`crate::onboarding::Actor`].
+    pub fn actor(&self) -> crate::onboarding::Actor {
+        crate::onboarding::Actor::management_client(&self.client_id, &self.scopes.join(" "))
+    }
+
     fn is_platform(&self) -> bool {
         self.scopes.iter().any(|s| s == "platform")
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod roster;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -37,6 +38,12 @@ pub fn router() -> Router<AppState> {
             delete(admin::remove_guardianship),
         )
         .route("/api/admin/schools/{brin}/audit", get(admin::audit_log))
+        .route(
+            "/api/admin/schools/{brin}/roster",
+            post(roster::import_roster).layer(axum::extract::DefaultBodyLimit::max(
+                roster::MAX_UPLOAD_BYTES,
+            )),
+        )
         .route(
             "/api/admin/partners/{client_id}/accreditation",
             put(admin::set_accreditation),

@@ -6,6 +6,8 @@
 //! visible through the policy cache (see [`commit_audited`]), so the audit log can never miss
 //! a change that happened, nor record one that did not.
 
+pub mod roster;
+
 use serde_json::Value;
 
 use crate::storage::{DbResult, Store};

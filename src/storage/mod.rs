@@ -8,6 +8,7 @@ pub mod clients;
 pub mod closures;
 pub mod grants;
 pub mod keys;
+pub mod roster;
 pub mod sessions;
 pub mod tokens;
 
