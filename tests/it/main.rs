@@ -10,4 +10,5 @@ mod flow;
 mod instances;
 mod pages;
 mod policy;
+mod roster;
 mod tokens;

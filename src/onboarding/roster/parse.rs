@@ -358,6 +358,7 @@ fn read_table(
             return;
         }
     };
+    let before = errors.0.len();
     let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     let mut columns = HashMap::new();
     for (i, name) in names.iter().enumerate() {
@@ -370,7 +371,7 @@ fn read_table(
             errors.at(file, 1, column, "required column is missing");
         }
     }
-    if !errors.is_empty() {
+    if errors.0.len() > before {
         return;
     }
     let column_name = |i: usize| names.get(i).map(String::as_str).unwrap_or("");
@@ -719,16 +720,17 @@ pub fn parse_roster(
     let Some(manifest) = manifest else {
         return Err(errors.0);
     };
-    let demographics = manifest
-        .demographics
-        .map(|mode| (mode, read_demographics(files, &mut errors)));
     let Some(users) = files.get(USERS) else {
         errors.push(RosterError::new(USERS, None, None, "file is missing"));
         return Err(errors.0);
     };
     if !errors.is_empty() {
+        // Without the school's orgs, every user row would be reported as well.
         return Err(errors.0);
     }
+    let demographics = manifest
+        .demographics
+        .map(|mode| (mode, read_demographics(files, &mut errors)));
 
     let mode = manifest.mode;
     let total = users.len() as u64;
