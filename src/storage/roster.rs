@@ -215,7 +215,7 @@ pub async fn insert_enrollments(
 ) -> DbResult<()> {
     for chunk in student_ids.chunks(INSERT_ROWS) {
         let sql = format!(
-            "INSERT INTO enrollments (student_id, school_brin, starts_at, ends_at) VALUES {}",
+            "INSERT INTO enrollments (student_id, school_brin, starts_at) VALUES {}",
             placeholders(chunk.len(), 3, 0)
         );
         let mut query = sqlx::query(&sql);

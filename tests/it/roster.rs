@@ -509,7 +509,7 @@ async fn broken_files_change_nothing(app: TestApp) {
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(true);
-    for (name, bytes) in &good {
+    for (name, bytes) in good.iter().filter(|(n, _)| n != "users.csv") {
         writer.start_file(name.as_str(), options).unwrap();
         writer.write_all(bytes).unwrap();
     }

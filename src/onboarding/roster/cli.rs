@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{import_roster, ImportOptions, ImportReport, Phase, RosterSource};
-use crate::onboarding::Actor;
+use crate::onboarding::{Actor, OnboardingError};
 use crate::App;
 
 /// Files below this size import too quickly for a progress bar to help.
@@ -76,7 +76,12 @@ pub async fn run_cli(
         ImportOptions { dry_run, progress },
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .map_err(|e| match e {
+        // The operator at the console may see the cause; the admin API's callers do not.
+        OnboardingError::Database(cause) => anyhow::Error::new(cause).context("database error"),
+        OnboardingError::Internal(cause) => cause.context("internal error"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
