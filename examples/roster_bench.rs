@@ -124,7 +124,15 @@ fn line(label: &str, seconds: f64, report: &ImportReport) -> String {
     let g = &report.guardianships;
     format!(
         "| {label} | {seconds:.1} s | {} / {} / {} / {} | {} / {} / {} | {} / {} |",
-        s.added, s.updated, s.unchanged, s.leaving, p.added, p.updated, p.unchanged, g.added, g.removed
+        s.added,
+        s.updated,
+        s.unchanged,
+        s.leaving,
+        p.added,
+        p.updated,
+        p.unchanged,
+        g.added,
+        g.removed
     )
 }
 
@@ -149,7 +157,12 @@ async fn main() -> anyhow::Result<()> {
     let next = work.path().join("export-2");
     let started = Instant::now();
     write_export(&first, &args, 0, args.students)?;
-    write_export(&next, &args, args.students / 100, args.students - args.students / 100)?;
+    write_export(
+        &next,
+        &args,
+        args.students / 100,
+        args.students - args.students / 100,
+    )?;
     let size = std::fs::metadata(first.join("users.csv"))?.len();
     eprintln!(
         "generated two exports in {:.1} s (users.csv {:.1} MiB)",

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::admin::Manager;
 use super::error::ApiError;
-use crate::onboarding::roster::{import_roster as import, ImportOptions, ImportReport, RosterSource};
+use crate::onboarding::roster::{
+    import_roster as import, ImportOptions, ImportReport, RosterSource,
+};
 use crate::onboarding::OnboardingError;
 use crate::AppState;
 

@@ -63,10 +63,12 @@ pub async fn enrollments_at_school(
     conn: &mut AnyConnection,
     brin: &str,
 ) -> DbResult<Vec<StoredEnrollment>> {
-    let rows = sqlx::query("SELECT student_id, starts_at, ends_at FROM enrollments WHERE school_brin = $1")
-        .bind(brin)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT student_id, starts_at, ends_at FROM enrollments WHERE school_brin = $1",
+    )
+    .bind(brin)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(StoredEnrollment {
@@ -311,10 +313,19 @@ pub async fn insert_guardianships(
     Ok(())
 }
 
-pub async fn delete_guardianships(conn: &mut AnyConnection, pairs: &[(&str, &str)]) -> DbResult<()> {
+pub async fn delete_guardianships(
+    conn: &mut AnyConnection,
+    pairs: &[(&str, &str)],
+) -> DbResult<()> {
     for chunk in pairs.chunks(IN_LIST / 2) {
         let condition = (0..chunk.len())
-            .map(|i| format!("(parent_id = ${} AND student_id = ${})", 2 * i + 1, 2 * i + 2))
+            .map(|i| {
+                format!(
+                    "(parent_id = ${} AND student_id = ${})",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
             .collect::<Vec<_>>()
             .join(" OR ");
         let sql = format!("DELETE FROM guardianships WHERE {condition}");

@@ -64,9 +64,9 @@ pub async fn apply(
         .map(|e| (e.student_id.as_str(), e))
         .collect();
     let active = |id: &str| {
-        enrollment_of.get(id).is_some_and(|e| {
-            e.starts_at <= now_s && e.ends_at.is_none_or(|end| end > now_s)
-        })
+        enrollment_of
+            .get(id)
+            .is_some_and(|e| e.starts_at <= now_s && e.ends_at.is_none_or(|end| end > now_s))
     };
 
     let mut errors: Vec<RosterError> = Vec::new();
@@ -296,7 +296,10 @@ pub async fn apply(
     };
     let mut wanted_links: HashSet<(&str, &str)> = HashSet::new();
     for link in &roster.links {
-        match (resolve(&link.parent, Kind::Parent), resolve(&link.student, Kind::Student)) {
+        match (
+            resolve(&link.parent, Kind::Parent),
+            resolve(&link.student, Kind::Student),
+        ) {
             (Some(parent), Some(student)) => {
                 wanted_links.insert((parent, student));
             }
@@ -403,7 +406,10 @@ pub async fn apply(
         map.remove("school");
         map.insert(
             "leaving_students".into(),
-            json!(leaving_numbers.iter().take(AUDIT_LIST_MAX).collect::<Vec<_>>()),
+            json!(leaving_numbers
+                .iter()
+                .take(AUDIT_LIST_MAX)
+                .collect::<Vec<_>>()),
         );
         map.insert(
             "reenrolled_students".into(),

@@ -170,7 +170,7 @@ fn file_error(file: &str, message: impl Into<String>) -> Vec<RosterError> {
 pub fn read_source(source: RosterSource) -> Result<Files, Vec<RosterError>> {
     match source {
         RosterSource::Folder(dir) => read_folder(&dir),
-        RosterSource::Zip(bytes) => read_zip(&bytes),
+        RosterSource::Zip(bytes) => read_zip(&bytes, MAX_TOTAL_BYTES),
         RosterSource::Files(list) => {
             let mut files = Files::new();
             let mut total = 0u64;
@@ -240,7 +240,8 @@ fn safe_entry_name(name: &str) -> bool {
         && name.split('/').all(|part| part != "..")
 }
 
-fn read_zip(bytes: &[u8]) -> Result<Files, Vec<RosterError>> {
+/// Unpack the files we read from a zip, at most `cap` bytes uncompressed in all.
+fn read_zip(bytes: &[u8], cap: u64) -> Result<Files, Vec<RosterError>> {
     const ZIP: &str = "upload.zip";
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| file_error(ZIP, format!("not a readable zip archive: {e}")))?;
@@ -251,7 +252,7 @@ fn read_zip(bytes: &[u8]) -> Result<Files, Vec<RosterError>> {
         ));
     }
     let mut files = Files::new();
-    let mut remaining = MAX_TOTAL_BYTES;
+    let mut remaining = cap;
     for index in 0..archive.len() {
         let mut entry = archive
             .by_index(index)
@@ -392,7 +393,7 @@ fn read_table(
         }
         let line = raw.position().map(|p| p.line()).unwrap_or(0);
         count += 1;
-        if count % 4096 == 0 {
+        if count.is_multiple_of(4096) {
             progress(raw.position().map(|p| p.byte()).unwrap_or(0));
         }
         if raw.as_slice().len() > MAX_ROW_BYTES {
@@ -486,10 +487,13 @@ fn valid_datetime(value: &str) -> bool {
 fn parse_date(value: &str) -> Option<NaiveDate> {
     // Exactly YYYY-MM-DD: chrono alone would accept "2010-2-1".
     let shape = value.len() == 10
-        && value
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !shape {
         return None;
     }
@@ -522,10 +526,18 @@ fn read_manifest(files: &Files, errors: &mut Errors) -> Option<Manifest> {
         |row, errors| {
             let name = row.get("propertyName").to_string();
             if properties
-                .insert(name.clone(), (row.line, row.get("value").to_ascii_lowercase()))
+                .insert(
+                    name.clone(),
+                    (row.line, row.get("value").to_ascii_lowercase()),
+                )
                 .is_some()
             {
-                errors.at(MANIFEST, row.line, "propertyName", format!("{name} appears twice"));
+                errors.at(
+                    MANIFEST,
+                    row.line,
+                    "propertyName",
+                    format!("{name} appears twice"),
+                );
             }
         },
     );
@@ -580,11 +592,7 @@ fn read_manifest(files: &Files, errors: &mut Errors) -> Option<Manifest> {
 }
 
 /// The school's org sourcedIds from `orgs.csv`; every school org must carry this BRIN.
-fn read_orgs(
-    files: &Files,
-    brin: &str,
-    errors: &mut Errors,
-) -> (HashSet<String>, HashSet<String>) {
+fn read_orgs(files: &Files, brin: &str, errors: &mut Errors) -> (HashSet<String>, HashSet<String>) {
     let mut all = HashSet::new();
     let mut ours = HashSet::new();
     let Some(bytes) = files.get(ORGS) else {
@@ -602,7 +610,12 @@ fn read_orgs(
                 return;
             };
             if !all.insert(id.clone()) {
-                errors.at(ORGS, row.line, "sourcedId", format!("duplicate sourcedId {id}"));
+                errors.at(
+                    ORGS,
+                    row.line,
+                    "sourcedId",
+                    format!("duplicate sourcedId {id}"),
+                );
                 return;
             }
             if row.get("type").eq_ignore_ascii_case("school") {
@@ -702,8 +715,15 @@ fn classify_role(role: &str) -> Result<Option<Kind>, ()> {
         "student" => Ok(Some(Kind::Student)),
         "parent" | "guardian" | "relative" => Ok(Some(Kind::Parent)),
         // OneRoster 1.1 and 1.2 staff roles.
-        "teacher" | "administrator" | "aide" | "proctor" | "counselor" | "principal"
-        | "districtadministrator" | "siteadministrator" | "systemadministrator" => Ok(None),
+        "teacher"
+        | "administrator"
+        | "aide"
+        | "proctor"
+        | "counselor"
+        | "principal"
+        | "districtadministrator"
+        | "siteadministrator"
+        | "systemadministrator" => Ok(None),
         _ => Err(()),
     }
 }
@@ -792,12 +812,20 @@ pub fn parse_roster(
                 .insert(source_id.clone(), (index, kind, to_be_deleted))
                 .is_some()
             {
-                errors.at(USERS, line, "sourcedId", format!("duplicate sourcedId {source_id}"));
+                errors.at(
+                    USERS,
+                    line,
+                    "sourcedId",
+                    format!("duplicate sourcedId {source_id}"),
+                );
                 return;
             }
             let Some(kind) = kind else {
                 skipped.rows += 1;
-                *skipped.by_role.entry(role.to_ascii_lowercase()).or_default() += 1;
+                *skipped
+                    .by_role
+                    .entry(role.to_ascii_lowercase())
+                    .or_default() += 1;
                 rows.push(UserRow::Other);
                 return;
             };
@@ -881,7 +909,11 @@ pub fn parse_roster(
                     tussenvoegsel,
                     family_name,
                     // Parents' birth dates are not needed for any rule: not kept.
-                    birth_date: if kind == Kind::Student { birth_date } else { None },
+                    birth_date: if kind == Kind::Student {
+                        birth_date
+                    } else {
+                        None
+                    },
                     login_enabled,
                 },
                 agents: split_ids(row.get("agentSourcedIds"))
@@ -987,7 +1019,9 @@ pub fn parse_roster(
         }
     }
     if !errors.is_empty() {
-        errors.0.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        errors
+            .0
+            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         return Err(errors.0);
     }
     Ok(Roster {
@@ -1108,9 +1142,45 @@ mod tests {
         assert_eq!(errors[1].column.as_deref(), Some("givenName"));
     }
 
+    /// A zip whose headers claim a tiny file that really inflates far past the cap.
+    #[test]
+    fn a_zip_that_lies_about_its_size_stops_at_the_cap() {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        writer.start_file("users.csv", options).unwrap();
+        writer.write_all(&vec![b' '; 4 * 1024 * 1024]).unwrap();
+        let mut bytes = writer.finish().unwrap().into_inner();
+        // Local header: uncompressed size at offset 22; central directory entry: at 24.
+        let mut patched = 0;
+        for i in 0..bytes.len().saturating_sub(30) {
+            let offset = match &bytes[i..i + 4] {
+                [0x50, 0x4b, 0x03, 0x04] => 22,
+                [0x50, 0x4b, 0x01, 0x02] => 24,
+                _ => continue,
+            };
+            bytes[i + offset..i + offset + 4].copy_from_slice(&100u32.to_le_bytes());
+            patched += 1;
+        }
+        assert_eq!(patched, 2);
+        let errors = read_zip(&bytes, 1024 * 1024).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].file, "users.csv");
+        assert!(
+            errors[0].message.contains("larger") || errors[0].message.contains("unpacked"),
+            "{errors:?}"
+        );
+    }
+
     #[test]
     fn unsafe_zip_names_are_refused() {
-        for name in ["../users.csv", "/etc/users.csv", "a\\..\\users.csv", "c:users.csv"] {
+        for name in [
+            "../users.csv",
+            "/etc/users.csv",
+            "a\\..\\users.csv",
+            "c:users.csv",
+        ] {
             assert!(!safe_entry_name(name), "{name}");
         }
         assert!(safe_entry_name("56EF/users.csv"));
