@@ -9,12 +9,19 @@ use sqlx::{AnyConnection, Row};
 
 use super::DbResult;
 
-/// Rows per multi-row INSERT. SQLite binds at most 32,766 parameters per statement
-/// (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32) and PostgreSQL 65,535; accounts have 12 columns,
-/// so 1,000 rows (12,000 parameters) stay well inside both while keeping round trips few.
-const INSERT_ROWS: usize = 1000;
+/// Bound parameters per statement. Multi-row statements save round trips, but not without
+/// limit: SQLite allows at most 32,766 parameters (PostgreSQL 65,535), and sqlx-sqlite looks
+/// every `$N` up by name, which SQLite answers by a linear scan (`sqlite3VListNumToName`),
+/// so binding costs grow with the square of the count. About 400 per statement is the sweet
+/// spot measured with `examples/roster_bench.rs`.
+const PARAMETERS: usize = 400;
 /// Identifiers per `IN (...)` list.
-const IN_LIST: usize = 1000;
+const IN_LIST: usize = PARAMETERS;
+
+/// Rows per multi-row INSERT of `columns` columns.
+fn rows_per_insert(columns: usize) -> usize {
+    (PARAMETERS / columns).max(1)
+}
 
 /// A person of the school as stored.
 #[derive(Clone, sqlx::FromRow)]
@@ -135,7 +142,7 @@ pub async fn insert_people(
     people: &[NewPerson<'_>],
     now: i64,
 ) -> DbResult<()> {
-    for chunk in people.chunks(INSERT_ROWS) {
+    for chunk in people.chunks(rows_per_insert(12)) {
         let sql = format!(
             "INSERT INTO accounts (id, school_brin, username, role, password_hash, given_name, \
              tussenvoegsel, family_name, birth_date, created_at, source_id, login_enabled) VALUES {}",
@@ -215,7 +222,7 @@ pub async fn insert_enrollments(
     student_ids: &[&str],
     now: i64,
 ) -> DbResult<()> {
-    for chunk in student_ids.chunks(INSERT_ROWS) {
+    for chunk in student_ids.chunks(rows_per_insert(3)) {
         let sql = format!(
             "INSERT INTO enrollments (student_id, school_brin, starts_at) VALUES {}",
             placeholders(chunk.len(), 3, 0)
@@ -299,7 +306,7 @@ pub async fn insert_guardianships(
     pairs: &[(&str, &str)],
     now: i64,
 ) -> DbResult<()> {
-    for chunk in pairs.chunks(INSERT_ROWS) {
+    for chunk in pairs.chunks(rows_per_insert(3)) {
         let sql = format!(
             "INSERT INTO guardianships (parent_id, student_id, created_at) VALUES {}",
             placeholders(chunk.len(), 3, 0)
