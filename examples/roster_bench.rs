@@ -16,7 +16,9 @@ use std::time::Instant;
 use clap::Parser;
 use poortwachter::clock::SystemClock;
 use poortwachter::config::Config;
-use poortwachter::onboarding::roster::{import_roster, ImportOptions, ImportReport, RosterSource};
+use poortwachter::onboarding::roster::{
+    import_roster, parse, ImportOptions, ImportReport, RosterSource,
+};
 use poortwachter::onboarding::Actor;
 use poortwachter::prepare_state;
 
@@ -170,6 +172,20 @@ async fn main() -> anyhow::Result<()> {
         size as f64 / 1024.0 / 1024.0
     );
 
+    // The pure part alone: unpacking, CSV, validation, links.
+    let started = Instant::now();
+    let files = parse::read_source(RosterSource::Folder(first.clone()))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let roster = parse::parse_roster(&files, "56EF", &ImportOptions::default())
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let parse_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "parsing and checking alone: {parse_seconds:.1} s ({} people, {} links)",
+        roster.people.len(),
+        roster.links.len()
+    );
+    drop((files, roster));
+
     let actor = Actor::console();
     let mut rows = Vec::new();
     for (label, dir) in [
@@ -199,5 +215,6 @@ async fn main() -> anyhow::Result<()> {
     for row in rows {
         println!("{row}");
     }
+    println!("\nParsing and checking alone (no database): {parse_seconds:.1} s.");
     Ok(())
 }

@@ -55,6 +55,18 @@ pub struct StoredEnrollment {
     pub ends_at: Option<i64>,
 }
 
+/// SQLite's page cache is 2 MiB by default: an import that reads and writes a few hundred
+/// thousand rows would re-read the same pages from the OS over and over. 64 MiB for this
+/// connection (it stays with the pooled connection; the memory is only taken when used).
+pub async fn widen_page_cache(conn: &mut AnyConnection, backend: super::Backend) -> DbResult<()> {
+    if backend == super::Backend::Sqlite {
+        sqlx::query("PRAGMA cache_size = -65536")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Every account of the school (all roles: the import must see supervisors' usernames too).
 pub async fn people_of_school(conn: &mut AnyConnection, brin: &str) -> DbResult<Vec<StoredPerson>> {
     sqlx::query_as(

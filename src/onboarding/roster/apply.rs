@@ -41,6 +41,7 @@ pub async fn apply(
     let now = app.now();
     let now_s = ts(now);
     let mut tx = begin(&app.store).await?;
+    sql::widen_page_cache(&mut tx, app.store.backend()).await?;
     // Read inside the transaction: the diff and the writes see the same state.
     let stored = sql::people_of_school(&mut tx, brin).await?;
     let enrollments = sql::enrollments_at_school(&mut tx, brin).await?;
