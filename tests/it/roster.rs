@@ -585,6 +585,27 @@ async fn broken_files_change_nothing(app: TestApp) {
     f.push(("../users.csv".into(), users.clone().into_bytes()));
     cases.push(("a path outside the folder", f, ("../users.csv", None, None)));
 
+    // Found against the database: a new sourcedId taking a username the school already
+    // gave to someone else, and a delta agent that is neither in the file nor known.
+    let mut f = good.clone();
+    replace(&mut f, "users.csv", users.replace("s-1001,", "s-1099,"));
+    let demographics = text(&good, "demographics.csv").replace("s-1001,", "s-1099,");
+    replace(&mut f, "demographics.csv", demographics);
+    cases.push((
+        "a username of someone else",
+        f,
+        ("users.csv", Some(2), Some("username")),
+    ));
+
+    let mut f = sample("56EF-delta");
+    let delta_users = text(&f, "users.csv").replace(",p-2002\n", ",p-9999\n");
+    replace(&mut f, "users.csv", delta_users);
+    cases.push((
+        "a delta agent nobody knows",
+        f,
+        ("users.csv", Some(4), Some("agentSourcedIds")),
+    ));
+
     let before = snapshot(&app).await;
     let facts = epoch_and_audit(&app).await;
     for (what, files, (file, line, column)) in cases {
