@@ -30,8 +30,10 @@ const MANIFEST: &str = "manifest.csv";
 const ORGS: &str = "orgs.csv";
 const USERS: &str = "users.csv";
 const DEMOGRAPHICS: &str = "demographics.csv";
+/// OneRoster 1.2 moved `role` and `orgSourcedIds` out of `users.csv` into this file.
+const ROLES: &str = "roles.csv";
 /// The files we read; every other OneRoster file (classes, enrollments, ...) is ignored.
-const KNOWN_FILES: [&str; 4] = [MANIFEST, ORGS, USERS, DEMOGRAPHICS];
+const KNOWN_FILES: [&str; 5] = [MANIFEST, ORGS, USERS, DEMOGRAPHICS, ROLES];
 
 /// The raw files by (lower-case) name.
 pub type Files = HashMap<String, Vec<u8>>;
@@ -699,6 +701,53 @@ fn read_demographics(
     dates
 }
 
+/// A user's role and orgs from a OneRoster 1.2 `roles.csv`: the `primary` row's role (or the
+/// first row's, when none is marked), and the orgs of all the user's rows.
+fn read_roles(
+    files: &Files,
+    errors: &mut Errors,
+) -> Option<HashMap<String, (String, Vec<String>)>> {
+    let bytes = files.get(ROLES)?;
+    let mut roles: HashMap<String, (String, Vec<String>, bool)> = HashMap::new();
+    read_table(
+        ROLES,
+        bytes,
+        &["userSourcedId", "roleType", "role", "orgSourcedId"],
+        errors,
+        |_| {},
+        |row, errors| {
+            let Some(user) = check_value(errors, ROLES, row, "userSourcedId", true) else {
+                return;
+            };
+            if row.get("status").eq_ignore_ascii_case("tobedeleted") {
+                return;
+            }
+            let primary = row.get("roleType").eq_ignore_ascii_case("primary");
+            let entry = roles
+                .entry(user)
+                .or_insert_with(|| (row.get("role").to_string(), Vec::new(), primary));
+            if primary && !entry.2 {
+                entry.0 = row.get("role").to_string();
+                entry.2 = true;
+            } else if primary && entry.0 != row.get("role") {
+                errors.at(
+                    ROLES,
+                    row.line,
+                    "roleType",
+                    "a second primary role for this user",
+                );
+            }
+            entry.1.push(row.get("orgSourcedId").to_string());
+        },
+    );
+    Some(
+        roles
+            .into_iter()
+            .map(|(user, (role, orgs, _))| (user, (role, orgs)))
+            .collect(),
+    )
+}
+
 /// What one `users.csv` row is, before links are resolved.
 enum UserRow {
     Person {
@@ -751,6 +800,12 @@ pub fn parse_roster(
     let demographics = manifest
         .demographics
         .map(|mode| (mode, read_demographics(files, &mut errors)));
+    let roles = read_roles(files, &mut errors);
+    let users_required: &[&str] = if roles.is_some() {
+        &["sourcedId", "username", "givenName", "familyName"]
+    } else {
+        &["sourcedId", "role", "username", "givenName", "familyName"]
+    };
 
     let mode = manifest.mode;
     let total = users.len() as u64;
@@ -762,7 +817,7 @@ pub fn parse_roster(
     read_table(
         USERS,
         users,
-        &["sourcedId", "role", "username", "givenName", "familyName"],
+        users_required,
         &mut errors,
         |done| options.report(Phase::Reading, done, total),
         |row, errors| {
@@ -770,7 +825,11 @@ pub fn parse_roster(
             let Some(source_id) = check_value(errors, USERS, row, "sourcedId", true) else {
                 return;
             };
-            let role = row.get("role");
+            let from_roles = roles.as_ref().and_then(|r| r.get(&source_id));
+            let role = match (row.get("role"), from_roles) {
+                ("", Some((role, _))) => role.as_str(),
+                (role, _) => role,
+            };
             let kind = match classify_role(role) {
                 Ok(kind) => kind,
                 Err(()) => {
@@ -854,10 +913,13 @@ pub fn parse_roster(
                     true
                 }
             };
-            let orgs = row.get("orgSourcedIds");
-            if row.columns.contains_key("orgsourcedids") {
+            let mut orgs: Vec<&str> = split_ids(row.get("orgSourcedIds")).collect();
+            if let Some((_, more)) = from_roles {
+                orgs.extend(more.iter().map(String::as_str));
+            }
+            if row.columns.contains_key("orgsourcedids") || from_roles.is_some() {
                 let mut belongs = false;
-                for org in split_ids(orgs) {
+                for org in orgs {
                     if !all_orgs.contains(org) {
                         errors.at(
                             USERS,
@@ -1140,6 +1202,36 @@ mod tests {
         assert!(errors[0].message.contains("UTF-8"));
         assert_eq!(errors[1].line, Some(3));
         assert_eq!(errors[1].column.as_deref(), Some("givenName"));
+    }
+
+    /// OneRoster 1.2: `role` and the org live in `roles.csv`.
+    #[test]
+    fn a_oneroster_1_2_export_takes_roles_from_roles_csv() {
+        let mut f = files("", "s1,2012-05-01\n");
+        f.insert(
+            USERS.into(),
+            "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns\n\
+             s1,,,true,300001,,Daan,Berg,van den,,,,,p1,,,,,,,,org-1,\n\
+             p1,,,true,m.vandenberg,,Mirjam,Berg,van den,,,,,s1,,,,,,,,org-1,\n\
+             t1,,,true,docent,,Kees,Boer,,,,,,,,,,,,,,org-1,\n"
+                .as_bytes()
+                .to_vec(),
+        );
+        f.insert(
+            ROLES.into(),
+            "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,userProfileSourcedId\n\
+             r1,,,s1,primary,student,,,org-1,\n\
+             r2,,,p1,primary,guardian,,,org-1,\n\
+             r3,,,t1,primary,teacher,,,org-1,\n"
+                .as_bytes()
+                .to_vec(),
+        );
+        let roster = parse(&f).unwrap();
+        assert_eq!(roster.people.len(), 2);
+        assert_eq!(roster.people[0].kind, Kind::Student);
+        assert_eq!(roster.people[1].kind, Kind::Parent);
+        assert_eq!(roster.links.len(), 1);
+        assert_eq!(roster.skipped.rows, 1);
     }
 
     /// A zip whose headers claim a tiny file that really inflates far past the cap.
