@@ -66,6 +66,9 @@ enum Command {
     /// Management clients for the admin API.
     #[command(subcommand, name = "management-client")]
     ManagementClient(ManagementClientCommand),
+    /// The school's people from its SIS: a OneRoster CSV export.
+    #[command(subcommand)]
+    Roster(RosterCommand),
     /// Activation codes for the school's letters (also the password reset): a new code ends
     /// the person's earlier code, password and sessions.
     #[command(name = "activation-codes")]
@@ -205,6 +208,22 @@ enum PartnerCommand {
     /// Delete a partner that never had grants; one with grants is deactivated instead.
     Remove {
         client_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Import a OneRoster 1.1/1.2 CSV export (a folder or a zip): `roster import --school 12AB PATH`.
+    Import {
+        #[arg(long)]
+        school: String,
+        /// The folder or zip with manifest.csv, orgs.csv, users.csv and demographics.csv.
+        path: PathBuf,
+        /// Show what would change, and every error, without changing anything.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -407,6 +426,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &format!("Management client registered. {SECRET_ONCE}"),
             )?;
         }
+        Command::Roster(RosterCommand::Import {
+            school,
+            path,
+            dry_run,
+            output,
+        }) => {
+            let state = console_state(config).await?;
+            return crate::onboarding::roster::cli::run_cli(
+                &state,
+                &school,
+                &path,
+                dry_run,
+                output.json,
+            )
+            .await;
+        }
         Command::ActivationCodes {
             school,
             role,
@@ -415,7 +450,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => {
             let state = console_state(config).await?;
-            let role = role.as_deref().and_then(crate::domain::account::Role::parse);
+            let role = role
+                .as_deref()
+                .and_then(crate::domain::account::Role::parse);
             return crate::onboarding::activation::run_cli(
                 &state,
                 &school,

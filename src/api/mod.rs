@@ -23,6 +23,7 @@ pub mod admin;
 pub mod error;
 pub mod openapi;
 pub mod registrations;
+pub mod roster;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
@@ -51,6 +52,15 @@ pub fn documented_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::audit_log))
         .routes(routes!(admin::set_accreditation))
         .routes(routes!(activation::issue_activation_codes))
+        // A school's SIS export can be large: its own body limit (the JSON routes read at
+        // most 1 MiB through `admin::JsonBody`).
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(roster::import_roster))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    roster::MAX_UPLOAD_BYTES,
+                )),
+        )
         .routes(routes!(registrations::create_school))
         .routes(routes!(registrations::list_schools))
         .routes(routes!(registrations::update_school))

@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod registrations;
+pub mod roster;
 
 use serde_json::Value;
 

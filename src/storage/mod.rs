@@ -9,6 +9,7 @@ pub mod clients;
 pub mod closures;
 pub mod grants;
 pub mod keys;
+pub mod roster;
 pub mod schools;
 pub mod sessions;
 pub mod tokens;

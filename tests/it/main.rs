@@ -13,4 +13,6 @@ mod openapi_check;
 mod pages;
 mod policy;
 mod registrations;
+mod roster;
 mod tokens;
+mod onboarding;

@@ -17,13 +17,13 @@ use crate::on_every_backend_empty;
 const NEW_PASSWORD: &str = "zonnebloem-rivier-42";
 
 /// The shipped OneRoster sample for Het Baken (56EF), as a zip; `drop_user` leaves one
-/// `users.csv` row out (by sourcedId), as the SIS does when a student has left.
+/// person out of `users.csv` and `demographics.csv` (by sourcedId), as the SIS does when a student has left.
 fn sample_zip(drop_user: Option<&str>) -> Vec<u8> {
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/roster/56EF");
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for name in ["manifest.csv", "orgs.csv", "users.csv", "demographics.csv"] {
         let mut text = std::fs::read_to_string(folder.join(name)).unwrap();
-        if let (Some(dropped), "users.csv") = (drop_user, name) {
+        if let (Some(dropped), "users.csv" | "demographics.csv") = (drop_user, name) {
             text = text
                 .lines()
                 .filter(|line| !line.starts_with(&format!("{dropped},")))
