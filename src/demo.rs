@@ -11,6 +11,7 @@ use crate::domain::partner::{Accreditation, AccreditationStatus};
 use crate::onboarding::registrations::{
     self, AccreditationChange, Issue, NewManagementClient, NewPartner, NewResourceServer, NewSchool,
 };
+use crate::onboarding::roster::{import_roster, ImportOptions, RosterSource};
 use crate::onboarding::{Actor, OnboardingError};
 use crate::storage::accounts::NewAccount;
 use crate::storage::clients::NewClient;
@@ -54,87 +55,33 @@ const DEMO_PARTNERS: [DemoPartner; 3] = [
     },
 ];
 
-/// Demo people: (school, username, role, given name, tussenvoegsel, family name, birth date).
-type DemoPerson = (
-    &'static str,
-    &'static str,
-    Role,
-    &'static str,
-    Option<&'static str>,
-    &'static str,
-    Option<(i32, u32, u32)>,
-);
+/// The demo schools' SIS exports (OneRoster 1.1 CSV), imported as a school imports its own.
+macro_rules! roster_files {
+    ($brin:literal) => {
+        [
+            (
+                "manifest.csv",
+                include_bytes!(concat!("demo/", $brin, "/manifest.csv")).as_slice(),
+            ),
+            (
+                "orgs.csv",
+                include_bytes!(concat!("demo/", $brin, "/orgs.csv")).as_slice(),
+            ),
+            (
+                "users.csv",
+                include_bytes!(concat!("demo/", $brin, "/users.csv")).as_slice(),
+            ),
+            (
+                "demographics.csv",
+                include_bytes!(concat!("demo/", $brin, "/demographics.csv")).as_slice(),
+            ),
+        ]
+    };
+}
 
-const DEMO_PEOPLE: [DemoPerson; 7] = [
-    (
-        "12AB",
-        "100001",
-        Role::Student,
-        "Jan",
-        Some("de"),
-        "Vries",
-        Some((2012, 3, 14)),
-    ),
-    (
-        "12AB",
-        "100002",
-        Role::Student,
-        "Sara",
-        None,
-        "Bakker",
-        Some((2010, 2, 1)),
-    ),
-    (
-        "12AB",
-        "100003",
-        Role::Student,
-        "Lotte",
-        None,
-        "Visser",
-        Some((2007, 1, 10)),
-    ),
-    (
-        "12AB",
-        "100004",
-        Role::Student,
-        "Emma",
-        Some("de"),
-        "Vries",
-        Some((2014, 9, 1)),
-    ),
-    (
-        "34CD",
-        "200001",
-        Role::Student,
-        "Noah",
-        None,
-        "Jansen",
-        Some((2011, 6, 20)),
-    ),
-    (
-        "12AB",
-        "p.devries",
-        Role::Parent,
-        "Petra",
-        Some("de"),
-        "Vries",
-        None,
-    ),
-    (
-        "12AB",
-        "beheer",
-        Role::Supervisor,
-        "Anouk",
-        None,
-        "Smit",
-        None,
-    ),
-];
-
-/// (school, parent, child)
-const DEMO_GUARDIANSHIPS: [(&str, &str, &str); 2] = [
-    ("12AB", "p.devries", "100001"),
-    ("12AB", "p.devries", "100004"),
+const DEMO_ROSTERS: [(&str, [(&str, &[u8]); 4]); 2] = [
+    ("12AB", roster_files!("12AB")),
+    ("34CD", roster_files!("34CD")),
 ];
 
 fn moment(y: i32, m: u32, d: u32, h: u32) -> anyhow::Result<DateTime<Utc>> {
@@ -276,43 +223,50 @@ pub async fn load_if_empty(app: &App) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The demo's students, parent and supervisor, enrolled since the start of the school year.
+/// The demo's students and parent through a roster import of its shipped OneRoster files,
+/// then the published demo password for all of them; the supervisor (not a SIS role) directly.
 async fn load_people(app: &App) -> anyhow::Result<()> {
-    let store = &app.store;
-    let now = app.now();
+    let operator = Actor::system("demo");
+    for (brin, files) in DEMO_ROSTERS {
+        let source = RosterSource::Files(
+            files
+                .iter()
+                .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+                .collect(),
+        );
+        let report = import_roster(app, &operator, brin, source, ImportOptions::default())
+            .await
+            .map_err(onboarding_failed)?;
+        anyhow::ensure!(
+            report.errors.is_empty(),
+            "the demo roster of {brin} is broken: {:?}",
+            report.errors
+        );
+    }
     // One hash for all demo accounts: they share a published password anyway, and hashing
     // once keeps start-up (and every test) fast.
     let password_hash = hash_password(DEMO_PASSWORD.to_string()).await?;
-    let school_year_start = moment(2025, 8, 1, 0)?;
-    let mut ids = std::collections::HashMap::new();
-    for (brin, username, role, given, tussenvoegsel, family, birth) in DEMO_PEOPLE {
-        let id = store
-            .insert_account(
-                NewAccount {
-                    school_brin: brin,
-                    username,
-                    role,
-                    password_hash: &password_hash,
-                    name: PersonName {
-                        given_name: given.into(),
-                        tussenvoegsel: tussenvoegsel.map(str::to_string),
-                        family_name: family.into(),
-                    },
-                    birth_date: birth
-                        .and_then(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d)),
-                },
-                now,
-            )
+    for (brin, _) in DEMO_SCHOOLS {
+        app.store
+            .set_passwords_of_school(brin, &password_hash)
             .await?;
-        if role == Role::Student {
-            store.enroll(&id, brin, school_year_start).await?;
-        }
-        ids.insert((brin, username), id);
     }
-    for (brin, parent, child) in DEMO_GUARDIANSHIPS {
-        if let (Some(parent), Some(child)) = (ids.get(&(brin, parent)), ids.get(&(brin, child))) {
-            store.add_guardianship(parent, child, now).await?;
-        }
-    }
+    app.store
+        .insert_account(
+            NewAccount {
+                school_brin: "12AB",
+                username: "beheer",
+                role: Role::Supervisor,
+                password_hash: &password_hash,
+                name: PersonName {
+                    given_name: "Anouk".into(),
+                    tussenvoegsel: None,
+                    family_name: "Smit".into(),
+                },
+                birth_date: None,
+            },
+            app.now(),
+        )
+        .await?;
     Ok(())
 }

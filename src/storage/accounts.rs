@@ -289,3 +289,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+impl Store {
+    /// The demo's published password for every student and parent of a demo school.
+    pub async fn set_passwords_of_school(
+        &self,
+        school_brin: &str,
+        password_hash: &str,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $2 WHERE school_brin = $1 \
+             AND role IN ('student', 'parent')",
+        )
+        .bind(school_brin)
+        .bind(password_hash)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

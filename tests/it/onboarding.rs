@@ -86,13 +86,23 @@ async fn from_an_empty_database_to_a_live_school(app: TestApp) {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let platform_client: Value = serde_json::from_slice(&output.stdout).unwrap();
     let platform = token_of(&app, &platform_client).await;
 
     // 2. The platform registers the school, a partner, a resource server and the school's
     //    own management client.
-    created(&app, &platform, "/api/admin/schools", json!({"brin": "56EF", "name": "Het Baken"})).await;
+    created(
+        &app,
+        &platform,
+        "/api/admin/schools",
+        json!({"brin": "56EF", "name": "Het Baken"}),
+    )
+    .await;
     let partner = created(
         &app,
         &platform,
@@ -167,7 +177,9 @@ async fn from_an_empty_database_to_a_live_school(app: TestApp) {
         .set("acr_values", "tenant:56EF");
     let browser = app.browser();
     let login = browser.open(&authorization.url()).await.page();
-    let activate_link = login.link("activate").expect("the login page links to /activate");
+    let activate_link = login
+        .link("activate")
+        .expect("the login page links to /activate");
     let page = browser.open(&activate_link).await.page();
     let consent = browser
         .post(
@@ -223,7 +235,10 @@ async fn from_an_empty_database_to_a_live_school(app: TestApp) {
     let (status, report) = import(&app, &school, sample_zip(Some("s-1001"))).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["students"]["leaving"], 1, "{report}");
-    assert_eq!(app.introspect_as(rs, access_token).await, json!({"active": false}));
+    assert_eq!(
+        app.introspect_as(rs, access_token).await,
+        json!({"active": false})
+    );
 }
 
 on_every_backend_empty!(from_an_empty_database_to_a_live_school);

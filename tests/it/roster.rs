@@ -362,9 +362,9 @@ async fn the_sample_school_imports_in_bulk_then_delta(app: TestApp) {
     assert_eq!(login_enabled(&app, "56EF", "560006").await, 1);
 }
 
-/// A 12AB roster that describes the demo school as it is (the demo's accounts have no
-/// sourcedId yet, so the first import adopts them by username): `without` students left
-/// out, `renamed` student numbers changed.
+/// A 12AB roster that describes the demo school as it is (the demo itself is loaded by a
+/// roster import with these sourcedIds, `src/demo/12AB/`): `without` students left out,
+/// `renamed` student numbers changed.
 fn demo_roster(without: &[&str], renamed: &[(&str, &str)]) -> Files {
     let students = [
         ("100001", "Jan", "Vries", "de", "2012-03-14"),
@@ -386,15 +386,15 @@ fn demo_roster(without: &[&str], renamed: &[(&str, &str)]) -> Files {
             .find(|(from, _)| *from == number)
             .map_or(number, |(_, to)| *to);
         users.push_str(&format!(
-            "sis-{number},active,,true,org-12ab,student,{username},,{given},{family},{middle},,,,,\n"
+            "demo-{number},active,,true,org-12ab,student,{username},,{given},{family},{middle},,,,,\n"
         ));
-        demographics.push_str(&format!("sis-{number},{birth}\n"));
+        demographics.push_str(&format!("demo-{number},{birth}\n"));
         if number == "100001" || number == "100004" {
-            children.push(format!("sis-{number}"));
+            children.push(format!("demo-{number}"));
         }
     }
     users.push_str(&format!(
-        "sis-p1,active,,true,org-12ab,parent,p.devries,,Petra,Vries,de,,,,,\"{}\"\n",
+        "demo-p1,active,,true,org-12ab,parent,p.devries,,Petra,Vries,de,,,,,\"{}\"\n",
         children.join(",")
     ));
     let mut files = sample("56EF");
@@ -413,10 +413,10 @@ async fn a_bulk_import_without_a_child_ends_the_partners_access(app: TestApp) {
     let access = tokens["access_token"].as_str().unwrap().to_string();
     assert_eq!(app.introspect(&access).await["active"], true);
 
-    // The demo school as it is: every account adopted, nobody leaves, Sara's token lives on.
+    // The demo school as it is: nothing changes, nobody leaves, Sara's token lives on.
     let (status, report) = import(&app, "12AB", &demo_roster(&[], &[]), false).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["students"]["updated"], 4, "{report}");
+    assert_eq!(report["students"]["unchanged"], 4, "{report}");
     assert_eq!(report["students"]["leaving"], 0);
     assert_eq!(
         report["guardianships"],
