@@ -743,7 +743,37 @@ async fn the_console_imports_a_folder(app: TestApp) {
         .is_err());
 }
 
+/// Two imports of the same school at once: each is all or nothing, never a 500.
+async fn concurrent_imports_are_all_or_nothing(app: TestApp) {
+    app.state
+        .store
+        .insert_school("56EF", "Het Baken")
+        .await
+        .unwrap();
+    let files = sample("56EF");
+    let (a, b) = tokio::join!(
+        import(&app, "56EF", &files, false),
+        import(&app, "56EF", &files, false)
+    );
+    for (status, report) in [&a, &b] {
+        assert!(
+            *status == StatusCode::OK || *status == StatusCode::CONFLICT,
+            "{status}: {report}"
+        );
+    }
+    let added: u64 = [&a, &b]
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, report)| report["students"]["added"].as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 6, "{a:?} {b:?}");
+    let (status, report) = import(&app, "56EF", &files, false).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["students"]["unchanged"], 6, "{report}");
+}
+
 on_every_backend!(
+    concurrent_imports_are_all_or_nothing,
     the_sample_school_imports_in_bulk_then_delta,
     a_bulk_import_without_a_child_ends_the_partners_access,
     a_renamed_username_keeps_its_grants,

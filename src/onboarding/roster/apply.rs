@@ -367,35 +367,49 @@ pub async fn apply(
         options.report(Phase::Writing, done, total);
     };
     if !renamed.is_empty() {
-        sql::park_usernames(&mut tx, &renamed).await?;
+        sql::park_usernames(&mut tx, &renamed)
+            .await
+            .map_err(clash)?;
         step(renamed.len());
     }
     for update in &updates {
-        sql::update_person(&mut tx, update).await?;
+        sql::update_person(&mut tx, update).await.map_err(clash)?;
     }
     step(updates.len());
     for chunk in inserts.chunks(10_000) {
-        sql::insert_people(&mut tx, brin, chunk, now_s).await?;
+        sql::insert_people(&mut tx, brin, chunk, now_s)
+            .await
+            .map_err(clash)?;
         step(chunk.len());
     }
     if !new_enrollments.is_empty() {
-        sql::insert_enrollments(&mut tx, brin, &new_enrollments, now_s).await?;
+        sql::insert_enrollments(&mut tx, brin, &new_enrollments, now_s)
+            .await
+            .map_err(clash)?;
         step(new_enrollments.len());
     }
     if !reenrolled.is_empty() {
-        sql::reenroll(&mut tx, brin, &reenrolled, now_s).await?;
+        sql::reenroll(&mut tx, brin, &reenrolled, now_s)
+            .await
+            .map_err(clash)?;
         step(reenrolled.len());
     }
     if !leaving.is_empty() {
-        sql::end_enrollments(&mut tx, brin, &leaving, now_s).await?;
+        sql::end_enrollments(&mut tx, brin, &leaving, now_s)
+            .await
+            .map_err(clash)?;
         step(leaving.len());
     }
     if !remove_links.is_empty() {
-        sql::delete_guardianships(&mut tx, &remove_links).await?;
+        sql::delete_guardianships(&mut tx, &remove_links)
+            .await
+            .map_err(clash)?;
         step(remove_links.len());
     }
     for chunk in add_links.chunks(10_000) {
-        sql::insert_guardianships(&mut tx, chunk, now_s).await?;
+        sql::insert_guardianships(&mut tx, chunk, now_s)
+            .await
+            .map_err(clash)?;
         step(chunk.len());
     }
 
@@ -421,9 +435,32 @@ pub async fn apply(
         );
     }
     let change = Change::new("roster.import", format!("school:{brin}/roster"), summary);
-    commit_audited(app, tx, actor, &[change]).await?;
+    commit_audited(app, tx, actor, &[change])
+        .await
+        .map_err(|e| match e {
+            OnboardingError::Database(cause) => clash(cause),
+            other => other,
+        })?;
     report.applied = true;
     Ok(report)
+}
+
+/// Another change to the school's people committed between our read and our write (two
+/// imports at once, an admin call): a 409 to retry, not a 500. Unique violations, SQLite's
+/// BUSY / BUSY_SNAPSHOT (a read transaction cannot become a writer after another committed),
+/// PostgreSQL's serialization failure and deadlock.
+fn clash(e: sqlx::Error) -> OnboardingError {
+    if let sqlx::Error::Database(db) = &e {
+        let concurrent = db.is_unique_violation()
+            || matches!(db.code().as_deref(), Some("5" | "517" | "40001" | "40P01"));
+        if concurrent {
+            return OnboardingError::Conflict(
+                "the school's people changed while importing; nothing was changed, import again"
+                    .into(),
+            );
+        }
+    }
+    OnboardingError::Database(e)
 }
 
 /// The update that makes `account` look like `person`, or `None` when it already does.
