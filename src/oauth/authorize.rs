@@ -12,11 +12,13 @@ use super::params::Params;
 use super::pkce;
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::domain::account::{age_on, Role};
-use crate::domain::policy::{parent_may_consent_for, student_may_consent_personally, Refusal};
+use crate::domain::policy::{
+    parent_consent_stands_for, parent_may_consent_for, student_may_consent_personally, Refusal,
+};
 use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
 use crate::storage::clients::Client;
-use crate::storage::grants::{Consent, Grant};
+use crate::storage::grants::{Consent, Grant, Recorded};
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::storage::tokens::AuthorizationCode;
 use crate::storage::ts;
@@ -225,6 +227,8 @@ pub struct ChildChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildIneligible {
     Adult,
+    /// 16 or 17: the student decides personally (UAVG art. 5).
+    DecidesPersonally,
     NotEnrolled,
     LinkClosed,
 }
@@ -321,8 +325,10 @@ pub async fn decide(
                     .birth_date()
                     .map(|b| age_on(b, today))
                     .unwrap_or(u32::MAX);
-                let ineligible = if !parent_may_consent_for(age) {
+                let ineligible = if !parent_consent_stands_for(age) {
                     Some(ChildIneligible::Adult)
+                } else if !parent_may_consent_for(age) {
+                    Some(ChildIneligible::DecidesPersonally)
                 } else {
                     match state.store.active_enrollment(&child.id, now).await? {
                         None => Some(ChildIneligible::NotEnrolled),
@@ -339,10 +345,11 @@ pub async fn decide(
             let eligible: Vec<&ChildChoice> =
                 children.iter().filter(|c| c.ineligible.is_none()).collect();
             if eligible.is_empty() {
-                let link_closed = children
-                    .iter()
-                    .any(|c| c.ineligible == Some(ChildIneligible::LinkClosed));
-                return Ok(Step::Refuse(if link_closed {
+                let any = |why| children.iter().any(|c| c.ineligible == Some(why));
+                // A child of 16 or 17 decides personally: say so rather than "no child".
+                return Ok(Step::Refuse(if any(ChildIneligible::DecidesPersonally) {
+                    Refusal::ChildDecides
+                } else if any(ChildIneligible::LinkClosed) {
                     Refusal::LinkClosed
                 } else {
                     Refusal::NoEligibleChild
@@ -420,7 +427,7 @@ pub async fn respond(
         } => issue_code(state, request, browser, &student, &grant, actor).await,
         Step::IssueFirstParty(account) => {
             let now = state.now();
-            let (grant, changed) = state
+            let recorded = state
                 .store
                 .record_consent(
                     Consent {
@@ -434,6 +441,13 @@ pub async fn respond(
                     now,
                 )
                 .await?;
+            // A first-party grant is always the person's own ("self"), so nothing stands in
+            // its way; the other outcome is answered like any refusal.
+            let Recorded::Grant(grant, changed) = recorded else {
+                return Err(PageError::internal(
+                    "a first-party grant was not the person's own",
+                ));
+            };
             if changed {
                 state.cache.changed(&state.store).await?;
             }

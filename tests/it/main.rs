@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod admin;
 mod authorize;
+mod consent_age;
 mod flow;
 mod instances;
 mod pages;
