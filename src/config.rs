@@ -34,6 +34,16 @@ pub struct Config {
     pub session_ttl_secs: i64,
     /// Maximum database connections.
     pub database_max_connections: u32,
+    /// Seconds a client has to send a complete request head; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request (body included) may take before it is answered 408.
+    pub request_timeout_secs: u64,
+    /// Concurrent connections; further ones are closed at once. Always kept below the
+    /// process's file-descriptor limit.
+    pub max_connections: usize,
+    /// Seconds between runs of the job that deletes expired rows; 0 turns it off.
+    pub purge_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -50,6 +60,10 @@ impl Default for Config {
             grant_ttl_days: 365,
             session_ttl_secs: 8 * 3600,
             database_max_connections: 10,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 20_000,
+            purge_interval_secs: 60,
         }
     }
 }
@@ -80,6 +94,9 @@ impl Config {
         self.session_ttl_secs = self.session_ttl_secs.max(60);
         self.grant_ttl_days = self.grant_ttl_days.max(1);
         self.database_max_connections = self.database_max_connections.max(1);
+        self.header_read_timeout_secs = self.header_read_timeout_secs.clamp(1, 300);
+        self.request_timeout_secs = self.request_timeout_secs.clamp(1, 600);
+        self.max_connections = self.max_connections.max(16);
     }
 
     /// Cookies get `Secure` when the issuer is served over https.
@@ -111,6 +128,10 @@ impl fmt::Debug for Config {
             .field("id_token_ttl_secs", &self.id_token_ttl_secs)
             .field("grant_ttl_days", &self.grant_ttl_days)
             .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("purge_interval_secs", &self.purge_interval_secs)
             .finish()
     }
 }

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod oauth;
 pub mod onboarding;
+pub mod serve;
 pub mod storage;
 pub mod telemetry;
 pub mod web;
@@ -133,12 +134,20 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
 
 /// All routes of the server.
 pub fn build_router(state: AppState) -> Router {
+    let timeout = std::time::Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(oauth::router())
         .merge(web::router())
         .merge(api::router())
         .merge(telemetry::router())
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))
+        // A slow client cannot hold a handler (or a database connection) open: the whole
+        // request, and separately the reading of its body, are bounded.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .with_state(state)
 }
 
@@ -169,19 +178,66 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        // Small request/response exchanges on keep-alive connections: never wait for Nagle.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        spawn_purge_job(self.state.clone());
+        let config = &self.state.config;
+        let limits = serve::Limits {
+            header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
+            max_connections: config.max_connections,
+        };
+        serve::serve(self.listener, self.router, limits, shutdown_signal()).await
     }
 }
 
+/// Delete expired rows once, counting them in `poortwachter_purged_rows_total{table}`.
+pub async fn purge_expired_rows(state: &AppState) -> Result<u64, sqlx::Error> {
+    let purged = state.store.purge_expired(state.now()).await?;
+    let mut total = 0;
+    for (table, rows) in purged {
+        metrics::counter!("poortwachter_purged_rows_total", "table" => table).increment(rows);
+        total += rows;
+    }
+    Ok(total)
+}
+
+/// Every `purge_interval_secs`, purge (times from the injected clock, so tests move them).
+fn spawn_purge_job(state: AppState) {
+    let every = state.config.purge_interval_secs;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(every));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match purge_expired_rows(&state).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::debug!(rows, "purged expired rows"),
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
+
+/// Ctrl-C, or `SIGTERM` from an orchestrator: stop accepting and drain.
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Duration;
 
-use super::params::Params;
+use super::params::{Params, AUTHORIZE_CLIENT_LIMITS, AUTHORIZE_LIMITS, MAX_AUTHORIZE_QUERY};
 use super::pkce;
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::domain::account::{age_on, Role};
@@ -30,7 +30,10 @@ use crate::AppState;
 /// RFC 9700 §4.2.1 / the issue: authorization codes live at most 60 seconds.
 pub const CODE_TTL_SECS: i64 = 60;
 /// How long a person has to log in and consent.
-const REQUEST_TTL_SECS: i64 = 30 * 60;
+pub const REQUEST_TTL_SECS: i64 = 30 * 60;
+/// Pending requests kept per browser session: a page reloaded or an app retried keeps
+/// working, a loop of anonymous requests on one session does not fill the database.
+pub const MAX_PENDING_PER_SESSION: i64 = 10;
 
 /// `GET /authorize`.
 pub async fn authorize(
@@ -39,6 +42,12 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let raw = query.unwrap_or_default();
+    if raw.len() > MAX_AUTHORIZE_QUERY {
+        return Err(PageError::bad_request((
+            "De aanvraag van de app is te lang (invalid_request).",
+            "The app's request is too long (invalid_request).",
+        )));
+    }
     let params = Params::parse(raw.as_bytes()).map_err(|name| {
         PageError::bad_request((
             &format!("De parameter '{name}' komt meer dan eens voor."),
@@ -53,6 +62,13 @@ pub async fn authorize(
 
     // Until client and redirect URI are verified we must not redirect anywhere
     // (RFC 6749 §4.1.2.1): an open redirector would hand codes or errors to an attacker.
+    if let Some((name, max)) = params.too_long(AUTHORIZE_CLIENT_LIMITS) {
+        return Err(PageError::bad_request((
+            &format!("De parameter '{name}' is langer dan {max} bytes (invalid_request)."),
+            &format!("The parameter '{name}' is longer than {max} bytes (invalid_request)."),
+        ))
+        .in_english(english));
+    }
     let Some(client_id) = params.get("client_id") else {
         return Err(PageError::bad_request((
             "De app heeft zich niet bekendgemaakt (client_id ontbreekt).",
@@ -79,13 +95,21 @@ pub async fn authorize(
             .in_english(english));
         }
     };
+    // From here on errors go back to the client (RFC 6749 §4.1.2.1). An over-long `state` is
+    // not echoed: we refuse to store or reflect it.
+    let too_long = params.too_long(AUTHORIZE_LIMITS);
     let back = ErrorRedirect {
         issuer: &state.config.issuer,
         redirect_uri: &redirect_uri,
-        state: params.get("state"),
+        state: params.get("state").filter(|_| too_long.is_none()),
     };
+    if let Some((name, max)) = too_long {
+        return Ok(back.to(
+            "invalid_request",
+            &format!("{name} is longer than {max} bytes"),
+        ));
+    }
 
-    // From here on errors go back to the client (RFC 6749 §4.1.2.1).
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -173,7 +197,11 @@ pub async fn authorize(
     };
     state
         .store
-        .insert_authorization_request(&request, now + Duration::seconds(REQUEST_TTL_SECS))
+        .insert_authorization_request(
+            &request,
+            now + Duration::seconds(REQUEST_TTL_SECS),
+            MAX_PENDING_PER_SESSION,
+        )
         .await?;
 
     let step = decide(&state, &request, &browser, true).await?;

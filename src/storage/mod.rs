@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod cleanup;
 pub mod clients;
 pub mod closures;
 pub mod grants;

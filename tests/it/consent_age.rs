@@ -234,7 +234,6 @@ async fn a_parent_withdraws_own_consent_only_while_the_child_is_under_sixteen(ap
         .page();
     assert!(page.input("grant").is_some(), "{}", page.html);
     let grant = page.input("grant").unwrap();
-    let csrf = page.input("csrf").unwrap();
 
     app.clock.advance(chrono::Duration::days(1));
     let browser = app.browser();

@@ -84,9 +84,15 @@ pub fn start_of_test() -> chrono::DateTime<Utc> {
 
 impl TestApp {
     pub async fn spawn_sqlite() -> TestApp {
+        Self::spawn_sqlite_with(|_| {}).await
+    }
+
+    /// A server on SQLite with some configuration changed (limits, timeouts).
+    pub async fn spawn_sqlite_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        capture_logs();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let mut app = Self::spawn(&url).await;
+        let mut app = Self::spawn_instance_with(&url, None, tweak).await;
         app._sqlite_dir = Some(dir);
         app
     }
@@ -114,13 +120,16 @@ impl TestApp {
         Some(app)
     }
 
-    async fn spawn(database_url: &str) -> TestApp {
-        capture_logs();
-        Self::spawn_instance(database_url, None).await
-    }
-
     /// Another server process on the same database (and, if given, the same Redis).
     pub async fn spawn_instance(database_url: &str, redis: Option<(&str, &str)>) -> TestApp {
+        Self::spawn_instance_with(database_url, redis, |_| {}).await
+    }
+
+    async fn spawn_instance_with(
+        database_url: &str,
+        redis: Option<(&str, &str)>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let issuer = format!("http://127.0.0.1:{port}");
@@ -134,6 +143,7 @@ impl TestApp {
                 .unwrap_or_else(|| "poortwachter".into()),
             ..Config::default()
         };
+        tweak(&mut config);
         config.normalise();
         let clock = ManualClock::new(start_of_test());
         let state = prepare_state(config, Arc::new(clock.clone()))

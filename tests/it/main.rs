@@ -11,4 +11,5 @@ mod flow;
 mod instances;
 mod pages;
 mod policy;
+mod resources;
 mod tokens;

@@ -1,0 +1,11 @@
+-- Hardening (sqlite): the purge job finds expired rows by index, a session's pending requests
+-- are counted by index, and management tokens can be revoked (RFC 7009). Keep in step with
+-- ../postgres.
+CREATE INDEX browser_sessions_expires ON browser_sessions(expires_at);
+CREATE INDEX authorization_requests_expires ON authorization_requests(expires_at);
+CREATE INDEX authorization_requests_session ON authorization_requests(session_id);
+CREATE INDEX authorization_codes_expires ON authorization_codes(expires_at);
+CREATE INDEX access_tokens_expires ON access_tokens(expires_at);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens(expires_at);
+CREATE INDEX management_tokens_expires ON management_tokens(expires_at);
+ALTER TABLE management_tokens ADD COLUMN revoked_at BIGINT;
