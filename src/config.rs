@@ -44,6 +44,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Seconds between runs of the job that deletes expired rows; 0 turns it off.
     pub purge_interval_secs: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (set this only behind
+    /// a reverse proxy that writes that header, such as `deploy/nginx.conf`).
+    pub trust_forwarded_for: bool,
+    /// Requests per minute and client address to `/token`, `/revoke` and the admin API
+    /// (`/introspect` gets ten times as many: resource servers call it on every request).
+    pub rate_limit_per_minute: i64,
 }
 
 impl Default for Config {
@@ -64,6 +70,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_connections: 20_000,
             purge_interval_secs: 60,
+            trust_forwarded_for: false,
+            rate_limit_per_minute: 600,
         }
     }
 }
@@ -97,6 +105,7 @@ impl Config {
         self.header_read_timeout_secs = self.header_read_timeout_secs.clamp(1, 300);
         self.request_timeout_secs = self.request_timeout_secs.clamp(1, 600);
         self.max_connections = self.max_connections.max(16);
+        self.rate_limit_per_minute = self.rate_limit_per_minute.max(1);
     }
 
     /// Cookies get `Secure` when the issuer is served over https.
@@ -132,6 +141,8 @@ impl fmt::Debug for Config {
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("purge_interval_secs", &self.purge_interval_secs)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .finish()
     }
 }

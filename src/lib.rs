@@ -48,8 +48,13 @@ pub struct App {
     /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against, and when.
     pub verified_secrets:
         quick_cache::sync::Cache<(String, String), (String, tokio::time::Instant)>,
-    /// Failed logins per school and username, when Redis does not count them.
-    pub login_failures: web::throttle::LocalCounts,
+    /// Attempt counters (logins, client secrets, rate limits) when Redis does not count them.
+    pub counters: cache::limiter::LocalCounts,
+    /// Password and secret verifications this server started (argon2 runs), for tests and
+    /// for `/metrics` (`poortwachter_argon2_verifications_total` counts process-wide).
+    pub argon2_verifications: std::sync::atomic::AtomicU64,
+    /// Signs device cookies (OWASP "device cookies"): a browser that logged in before.
+    pub device_key: Vec<u8>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -119,6 +124,10 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready_rx).await;
     }
     let verified_secrets = quick_cache::sync::Cache::new(10_000);
+    let device_key = store
+        .server_secret("device_cookie", &crypto::tokens::random_token())
+        .await?
+        .into_bytes();
     Ok(AppState(Arc::new(App {
         config,
         store,
@@ -127,7 +136,9 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         pairwise_secret,
         cache,
         verified_secrets,
-        login_failures: Default::default(),
+        counters: Default::default(),
+        argon2_verifications: Default::default(),
+        device_key,
         metrics: telemetry::install(),
     })))
 }
@@ -141,6 +152,10 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api::router())
         .merge(telemetry::router())
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            serve::rate_limit,
+        ))
         // A slow client cannot hold a handler (or a database connection) open: the whole
         // request, and separately the reading of its body, are bounded.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
@@ -192,6 +207,11 @@ impl Application {
 pub async fn purge_expired_rows(state: &AppState) -> Result<u64, sqlx::Error> {
     let purged = state.store.purge_expired(state.now()).await?;
     let mut total = 0;
+    let forgotten = state.counters.forget_expired(state.now());
+    if forgotten > 0 {
+        metrics::counter!("poortwachter_purged_rows_total", "table" => "throttle_counters")
+            .increment(forgotten);
+    }
     for (table, rows) in purged {
         metrics::counter!("poortwachter_purged_rows_total", "table" => table).increment(rows);
         total += rows;

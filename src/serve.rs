@@ -154,3 +154,99 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// The client's address: the TCP peer, or behind a trusted reverse proxy the last
+/// `X-Forwarded-For` entry (the one our proxy added; earlier ones are the client's claims).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl ClientIp {
+    pub fn of(parts: &axum::http::request::Parts, trust_forwarded_for: bool) -> ClientIp {
+        if trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|ip| ip.trim().parse().ok())
+                .next_back();
+            if forwarded.is_some() {
+                return ClientIp(forwarded);
+            }
+        }
+        ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        )
+    }
+
+    /// The subject under which limits per address count (one bucket for "unknown").
+    pub fn subject(self) -> String {
+        self.0.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+impl axum::extract::FromRequestParts<crate::AppState> for ClientIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp::of(parts, state.config.trust_forwarded_for))
+    }
+}
+
+/// Middleware: per-address request limits on the back-channel endpoints and the admin API,
+/// answered `429` with `Retry-After` (RFC 6585 §4), counted through Redis when configured.
+pub async fn rate_limit(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    let per_minute = state.config.rate_limit_per_minute;
+    let limit = match path {
+        "/token" => Some(("rate-token", per_minute)),
+        "/revoke" => Some(("rate-revoke", per_minute)),
+        "/introspect" => Some(("rate-introspect", per_minute.saturating_mul(10))),
+        p if p.starts_with("/api/") => Some(("rate-admin", per_minute)),
+        _ => None,
+    };
+    let Some((name, max)) = limit else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    let ip = ClientIp::of(&parts, state.config.trust_forwarded_for);
+    let limit = crate::cache::limiter::Limit {
+        name,
+        max,
+        window: Duration::from_secs(60),
+    };
+    let verdict = crate::cache::limiter::hit(&state, &limit, &ip.subject()).await;
+    if verdict.is_allowed() {
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    }
+    let secs = verdict.retry_after_secs();
+    let message = format!("too many requests; try again in {secs} seconds");
+    let body = if name == "rate-admin" {
+        serde_json::json!({ "error": "too_many_requests", "message": message })
+    } else {
+        serde_json::json!({ "error": "too_many_requests", "error_description": message })
+    };
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [
+            (axum::http::header::RETRY_AFTER, secs.to_string()),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}

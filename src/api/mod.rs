@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod locks;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -37,6 +38,11 @@ pub fn router() -> Router<AppState> {
             delete(admin::remove_guardianship),
         )
         .route("/api/admin/schools/{brin}/audit", get(admin::audit_log))
+        .route("/api/admin/schools/{brin}/locks", get(locks::list_locks))
+        .route(
+            "/api/admin/schools/{brin}/locks/{username}",
+            delete(locks::lift_lock),
+        )
         .route(
             "/api/admin/partners/{client_id}/accreditation",
             put(admin::set_accreditation),

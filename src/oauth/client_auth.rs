@@ -8,8 +8,10 @@ use base64::Engine;
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::crypto::password::verify_password;
+use crate::cache::limiter::{self, Limit};
+use crate::crypto::password::try_verify_password;
 use crate::crypto::tokens::{constant_time_eq, sha256_b64url};
+use crate::serve::ClientIp;
 use crate::storage::clients::Client;
 use crate::AppState;
 
@@ -81,9 +83,78 @@ fn form_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Authenticate the calling client, or fail with `invalid_client` (401).
+/// Failed client authentications per `client_id` (what was presented, known or not).
+pub const CLIENT_FAILURES: Limit = Limit {
+    name: "client-auth",
+    max: 20,
+    window: std::time::Duration::from_secs(60),
+};
+/// Failed client authentications per client address.
+pub const ADDRESS_FAILURES: Limit = Limit {
+    name: "client-auth-address",
+    max: 60,
+    window: std::time::Duration::from_secs(60),
+};
+
+/// How long a verified secret is remembered.
+const REMEMBER_VERIFIED_SECRET: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Does `secret` belong to `client`? A secret that verified in the last few minutes is
+/// recognised by its SHA-256 without argon2 (so a rightful client is not slowed down by a
+/// flood of wrong secrets, nor locked out by it). Any other attempt is counted first, per
+/// `client_id` and per address, and refused with 429 past the limit before argon2 runs; a
+/// full argon2 queue answers 503. A correct secret gives its attempts back.
+async fn secret_matches(
+    state: &AppState,
+    ip: ClientIp,
+    client_id: &str,
+    secret: String,
+    client: Option<&Client>,
+) -> Result<bool, OAuthError> {
+    let phc = client.and_then(|c| c.secret_hash.clone());
+    let key = (client_id.to_string(), sha256_b64url(secret.as_bytes()));
+    if let (Some(phc), Some((remembered, at))) = (&phc, state.verified_secrets.get(&key)) {
+        if at.elapsed() < REMEMBER_VERIFIED_SECRET && constant_time_eq(&remembered, phc) {
+            return Ok(true);
+        }
+    }
+    let address = ip.subject();
+    let verdict = limiter::hit(state, &CLIENT_FAILURES, client_id).await;
+    if !verdict.is_allowed() {
+        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+    }
+    let verdict = limiter::hit(state, &ADDRESS_FAILURES, &address).await;
+    if !verdict.is_allowed() {
+        limiter::refund(state, &CLIENT_FAILURES, client_id).await;
+        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+    }
+    let give_back = || async {
+        limiter::refund(state, &CLIENT_FAILURES, client_id).await;
+        limiter::refund(state, &ADDRESS_FAILURES, &address).await;
+    };
+    state
+        .argon2_verifications
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Ok(ok) = try_verify_password(secret, phc.clone()).await else {
+        give_back().await;
+        return Err(OAuthError::busy());
+    };
+    match phc {
+        Some(phc) if ok => {
+            give_back().await;
+            state
+                .verified_secrets
+                .insert(key, (phc, tokio::time::Instant::now()));
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Authenticate the calling client, or fail with `invalid_client` (401), 429 or 503.
 pub async fn authenticate(
     state: &AppState,
+    ip: ClientIp,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, OAuthError> {
@@ -95,9 +166,9 @@ pub async fn authenticate(
         .is_some_and(|c| c.allows_auth_method(presented.method));
     match presented.secret {
         Some(secret) => {
-            let hash = client.as_ref().and_then(|c| c.secret_hash.clone());
             // Verify even when the client is unknown or the method is wrong: equal timing.
-            let ok = verify_password(secret, hash).await;
+            let ok =
+                secret_matches(state, ip, &presented.client_id, secret, client.as_ref()).await?;
             match client {
                 Some(client) if ok && method_allowed => Ok(client),
                 _ => Err(OAuthError::invalid_client(used_basic)),
@@ -110,15 +181,11 @@ pub async fn authenticate(
     }
 }
 
-/// How long a verified secret is remembered.
-const REMEMBER_VERIFIED_SECRET: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Authentication for the hot path (introspection): a secret that verified once is
-/// remembered as SHA-256(secret) for a few minutes, so the resource server's every call does
-/// not pay for argon2. A wrong secret never matches the remembered digest and always pays the
-/// full argon2 price; a changed secret hash in the database invalidates the memory.
+/// Authentication for the hot path (introspection): the client comes from the policy cache;
+/// a remembered secret costs no argon2 (see [`secret_matches`]).
 pub async fn authenticate_cached(
     state: &AppState,
+    ip: ClientIp,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<std::sync::Arc<Client>, OAuthError> {
@@ -128,29 +195,9 @@ pub async fn authenticate_cached(
         return Err(OAuthError::invalid_client(used_basic));
     };
     let client = super::live_policy::client(state, &presented.client_id).await?;
-    let digest = sha256_b64url(secret.as_bytes());
-    let key = (presented.client_id.clone(), digest);
-    if let Some(client) = &client {
-        if let (Some(phc), Some((remembered, at))) =
-            (&client.secret_hash, state.verified_secrets.get(&key))
-        {
-            if at.elapsed() < REMEMBER_VERIFIED_SECRET
-                && constant_time_eq(&remembered, phc)
-                && client.allows_auth_method(presented.method)
-            {
-                return Ok(std::sync::Arc::clone(client));
-            }
-        }
-    }
-    let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
-    let ok = verify_password(secret, phc.clone()).await;
-    match (client, phc) {
-        (Some(client), Some(phc)) if ok && client.allows_auth_method(presented.method) => {
-            state
-                .verified_secrets
-                .insert(key, (phc, tokio::time::Instant::now()));
-            Ok(client)
-        }
+    let ok = secret_matches(state, ip, &presented.client_id, secret, client.as_deref()).await?;
+    match client {
+        Some(client) if ok && client.allows_auth_method(presented.method) => Ok(client),
         _ => Err(OAuthError::invalid_client(used_basic)),
     }
 }

@@ -15,11 +15,12 @@ use crate::AppState;
 /// `POST /revoke`
 pub async fn revoke(
     State(state): State<AppState>,
+    ip: crate::serve::ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse_form(&body)?;
-    let client = authenticate(&state, &headers, &params).await?;
+    let client = authenticate(&state, ip, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

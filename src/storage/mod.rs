@@ -9,6 +9,7 @@ pub mod clients;
 pub mod closures;
 pub mod grants;
 pub mod keys;
+pub mod locks;
 pub mod sessions;
 pub mod tokens;
 

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::i18n::Texts;
 use super::{no_store, session, throttle};
-use crate::crypto::password::verify_password;
+use crate::crypto::password::try_verify_password;
 use crate::oauth::authorize::request_expired;
+use crate::serve::ClientIp;
 use crate::storage::accounts::School;
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::AppState;
@@ -183,6 +184,7 @@ async fn render(
 /// `POST /login`
 pub async fn view_login_post(
     State(state): State<AppState>,
+    ip: ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -199,7 +201,8 @@ pub async fn view_login_post(
     let username = form.username.unwrap_or_default().trim().to_string();
     let password = form.password.unwrap_or_default();
 
-    if throttle::is_blocked(&state, &school, &username).await {
+    // Counted before anything is verified: past the limit no argon2 runs at all.
+    let Some(attempt) = throttle::admit(&state, &jar, ip, &school, &username).await else {
         tracing::info!(outcome = "throttled", "login attempt");
         let failure = Some(LoginFailure::TooManyAttempts);
         return render(
@@ -211,7 +214,7 @@ pub async fn view_login_post(
             failure,
         )
         .await;
-    }
+    };
     let account = if school.is_empty() || username.is_empty() {
         None
     } else {
@@ -220,14 +223,19 @@ pub async fn view_login_post(
             .find_account_by_login(&school, &username)
             .await?
     };
-    let verified =
-        verify_password(password, account.as_ref().map(|a| a.password_hash.clone())).await;
+    state
+        .argon2_verifications
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let verified = try_verify_password(password, account.as_ref().map(|a| a.password_hash.clone()))
+        .await
+        .map_err(|_| PageError::busy().in_english(purpose.english()))?;
     let account = match account {
         Some(account) if verified => account,
-        _ => {
+        known => {
             // Neither the username nor the school goes into the log: they are personal data.
             tracing::info!(outcome = "failed", "login attempt");
-            throttle::record_failure(&state, &school, &username).await;
+            let lockable = known.as_ref().map(|_| (school.as_str(), username.as_str()));
+            throttle::failed(&state, &attempt, lockable).await;
             let failure = Some(LoginFailure::WrongCombination);
             return render(
                 &state,
@@ -241,7 +249,7 @@ pub async fn view_login_post(
         }
     };
     tracing::info!(outcome = "success", account = %account.id, "login");
-    throttle::record_success(&state, &school, &username).await;
+    let jar = throttle::succeeded(&state, attempt, jar).await;
 
     // New session on login (session fixation); the old anonymous one is dropped.
     let (jar, fresh) = session::start(&state, jar, Some(&account.id)).await?;

@@ -12,4 +12,5 @@ mod instances;
 mod pages;
 mod policy;
 mod resources;
+mod throttling;
 mod tokens;
