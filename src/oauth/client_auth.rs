@@ -99,35 +99,70 @@ pub const ADDRESS_FAILURES: Limit = Limit {
 /// How long a verified secret is remembered.
 const REMEMBER_VERIFIED_SECRET: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Does `secret` belong to `client`? A secret that verified in the last few minutes is
-/// recognised by its SHA-256 without argon2 (so a rightful client is not slowed down by a
-/// flood of wrong secrets, nor locked out by it). Any other attempt is counted first, per
-/// `client_id` and per address, and refused with 429 past the limit before argon2 runs; a
-/// full argon2 queue answers 503. A correct secret gives its attempts back.
+/// A presented secret on its way to verification: either one that verified recently (known
+/// by its SHA-256), or an attempt that has been counted and may go on to argon2.
+enum Admitted {
+    Remembered(String),
+    Counted,
+}
+
+/// Before anything is looked up: a secret that verified in the last few minutes is
+/// recognised by its SHA-256 (so a rightful client is neither slowed down nor locked out by a
+/// flood of wrong secrets); any other attempt is counted first, per `client_id` and per
+/// address, and refused with 429 past the limit, so a flood costs neither argon2 nor a
+/// database query.
+async fn admit_secret(
+    state: &AppState,
+    ip: ClientIp,
+    client_id: &str,
+    secret: &str,
+) -> Result<Admitted, OAuthError> {
+    let key = (client_id.to_string(), sha256_b64url(secret.as_bytes()));
+    if let Some((remembered, at)) = state.verified_secrets.get(&key) {
+        if at.elapsed() < REMEMBER_VERIFIED_SECRET {
+            return Ok(Admitted::Remembered(remembered));
+        }
+    }
+    let verdict = limiter::hit(state, &CLIENT_FAILURES, client_id).await;
+    if !verdict.is_allowed() {
+        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+    }
+    let verdict = limiter::hit(state, &ADDRESS_FAILURES, &ip.subject()).await;
+    if !verdict.is_allowed() {
+        limiter::refund(state, &CLIENT_FAILURES, client_id).await;
+        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+    }
+    Ok(Admitted::Counted)
+}
+
+/// Does `secret` belong to `client`? A remembered secret matches while the client's stored
+/// hash is the one it verified against (a rotated secret invalidates the memory); otherwise
+/// argon2 decides, on the bounded queue (full: 503). A correct secret gives its counted
+/// attempts back and is remembered.
 async fn secret_matches(
     state: &AppState,
     ip: ClientIp,
     client_id: &str,
     secret: String,
+    admitted: Admitted,
     client: Option<&Client>,
 ) -> Result<bool, OAuthError> {
     let phc = client.and_then(|c| c.secret_hash.clone());
-    let key = (client_id.to_string(), sha256_b64url(secret.as_bytes()));
-    if let (Some(phc), Some((remembered, at))) = (&phc, state.verified_secrets.get(&key)) {
-        if at.elapsed() < REMEMBER_VERIFIED_SECRET && constant_time_eq(&remembered, phc) {
-            return Ok(true);
+    let admitted = match admitted {
+        Admitted::Remembered(remembered) => {
+            if phc
+                .as_deref()
+                .is_some_and(|phc| constant_time_eq(&remembered, phc))
+            {
+                return Ok(true);
+            }
+            // The secret changed since: count this attempt like any other.
+            admit_secret(state, ip, client_id, "").await?
         }
-    }
+        counted => counted,
+    };
+    debug_assert!(matches!(admitted, Admitted::Counted));
     let address = ip.subject();
-    let verdict = limiter::hit(state, &CLIENT_FAILURES, client_id).await;
-    if !verdict.is_allowed() {
-        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
-    }
-    let verdict = limiter::hit(state, &ADDRESS_FAILURES, &address).await;
-    if !verdict.is_allowed() {
-        limiter::refund(state, &CLIENT_FAILURES, client_id).await;
-        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
-    }
     let give_back = || async {
         limiter::refund(state, &CLIENT_FAILURES, client_id).await;
         limiter::refund(state, &ADDRESS_FAILURES, &address).await;
@@ -135,6 +170,7 @@ async fn secret_matches(
     state
         .argon2_verifications
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key = (client_id.to_string(), sha256_b64url(secret.as_bytes()));
     let Ok(ok) = try_verify_password(secret, phc.clone()).await else {
         give_back().await;
         return Err(OAuthError::busy());
@@ -160,21 +196,32 @@ pub async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let used_basic = presented.method == "client_secret_basic";
+    let admitted = match &presented.secret {
+        Some(secret) => Some(admit_secret(state, ip, &presented.client_id, secret).await?),
+        None => None,
+    };
     let client = state.store.get_client(&presented.client_id).await?;
     let method_allowed = client
         .as_ref()
         .is_some_and(|c| c.allows_auth_method(presented.method));
-    match presented.secret {
-        Some(secret) => {
+    match (presented.secret, admitted) {
+        (Some(secret), Some(admitted)) => {
             // Verify even when the client is unknown or the method is wrong: equal timing.
-            let ok =
-                secret_matches(state, ip, &presented.client_id, secret, client.as_ref()).await?;
+            let ok = secret_matches(
+                state,
+                ip,
+                &presented.client_id,
+                secret,
+                admitted,
+                client.as_ref(),
+            )
+            .await?;
             match client {
                 Some(client) if ok && method_allowed => Ok(client),
                 _ => Err(OAuthError::invalid_client(used_basic)),
             }
         }
-        None => match client {
+        _ => match client {
             Some(client) if method_allowed && client.secret_hash.is_none() => Ok(client),
             _ => Err(OAuthError::invalid_client(false)),
         },
@@ -194,8 +241,17 @@ pub async fn authenticate_cached(
     let Some(secret) = presented.secret else {
         return Err(OAuthError::invalid_client(used_basic));
     };
+    let admitted = admit_secret(state, ip, &presented.client_id, &secret).await?;
     let client = super::live_policy::client(state, &presented.client_id).await?;
-    let ok = secret_matches(state, ip, &presented.client_id, secret, client.as_deref()).await?;
+    let ok = secret_matches(
+        state,
+        ip,
+        &presented.client_id,
+        secret,
+        admitted,
+        client.as_deref(),
+    )
+    .await?;
     match client {
         Some(client) if ok && client.allows_auth_method(presented.method) => Ok(client),
         _ => Err(OAuthError::invalid_client(used_basic)),
