@@ -47,7 +47,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let server = PathBuf::from(arg("--server").unwrap_or("target/release/poortwachter".into()));
-    let requests: usize = arg("--requests").and_then(|n| n.parse().ok()).unwrap_or(400);
+    let requests: usize = arg("--requests")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400);
     let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -130,7 +132,9 @@ async fn main() {
     println!("| rightful client_credentials /token | p50 | p99 |");
     println!("|---|---:|---:|");
     println!("| idle | {idle_p50:.2} ms | {idle_p99:.2} ms |");
-    println!("| during a 32-connection wrong-secret flood | {flood_p50:.2} ms | {flood_p99:.2} ms |");
+    println!(
+        "| during a 32-connection wrong-secret flood | {flood_p50:.2} ms | {flood_p99:.2} ms |"
+    );
     println!(
         "\nflood answers: {} × 429, {} × 401, {} other; p99 ratio {:.2}×",
         limited.load(Ordering::Relaxed),

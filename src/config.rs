@@ -50,6 +50,12 @@ pub struct Config {
     /// Requests per minute and client address to `/token`, `/revoke` and the admin API
     /// (`/introspect` gets ten times as many: resource servers call it on every request).
     pub rate_limit_per_minute: i64,
+    /// A separate listen address (e.g. `0.0.0.0:9100`, not published) where `/metrics` is
+    /// served without authentication.
+    pub metrics_bind: Option<String>,
+    /// A bearer token that opens `/metrics` on the main listener. With neither this nor
+    /// `metrics_bind` set, `/metrics` is not served at all.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +78,8 @@ impl Default for Config {
             purge_interval_secs: 60,
             trust_forwarded_for: false,
             rate_limit_per_minute: 600,
+            metrics_bind: None,
+            metrics_token: None,
         }
     }
 }
@@ -143,6 +151,8 @@ impl fmt::Debug for Config {
             .field("purge_interval_secs", &self.purge_interval_secs)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("metrics_bind", &self.metrics_bind)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }

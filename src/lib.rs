@@ -163,7 +163,34 @@ pub fn build_router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// On every response: no MIME sniffing, and over https HSTS (RFC 6797; a year, as the
+/// issuer is an https-only origin).
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if state.config.secure_cookies() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// A running server: its address, for tests that bind port 0.
@@ -194,6 +221,17 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         spawn_purge_job(self.state.clone());
+        if let Some(bind) = self.state.config.metrics_bind.clone() {
+            // `/metrics` for the scraper on an internal address, unauthenticated there.
+            let listener = TcpListener::bind(&bind).await?;
+            tracing::info!(%bind, "serving /metrics");
+            let router = telemetry::internal_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let config = &self.state.config;
         let limits = serve::Limits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),

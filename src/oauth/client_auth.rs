@@ -22,14 +22,16 @@ struct Presented {
     method: &'static str,
 }
 
+/// The credentials of an `Authorization` header with scheme `scheme`, matched
+/// case-insensitively (RFC 9110 §11.1); `Some("")` for the bare scheme.
+pub fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (given, rest) = value.split_once(' ').unwrap_or((value, ""));
+    given.eq_ignore_ascii_case(scheme).then_some(rest.trim())
+}
+
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+    let basic = credentials(headers, "Basic");
     if let Some(encoded) = basic {
         // RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
         if params.get("client_secret").is_some() {
@@ -38,7 +40,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
             ));
         }
         let decoded = STANDARD
-            .decode(encoded.trim())
+            .decode(encoded)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| OAuthError::invalid_client(true))?;
@@ -123,6 +125,15 @@ async fn admit_secret(
             return Ok(Admitted::Remembered(remembered));
         }
     }
+    count_attempt(state, ip, client_id).await
+}
+
+/// Count an attempt per `client_id` and per address; 429 past either limit.
+async fn count_attempt(
+    state: &AppState,
+    ip: ClientIp,
+    client_id: &str,
+) -> Result<Admitted, OAuthError> {
     let verdict = limiter::hit(state, &CLIENT_FAILURES, client_id).await;
     if !verdict.is_allowed() {
         return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
@@ -148,7 +159,7 @@ async fn secret_matches(
     client: Option<&Client>,
 ) -> Result<bool, OAuthError> {
     let phc = client.and_then(|c| c.secret_hash.clone());
-    let admitted = match admitted {
+    match admitted {
         Admitted::Remembered(remembered) => {
             if phc
                 .as_deref()
@@ -157,11 +168,10 @@ async fn secret_matches(
                 return Ok(true);
             }
             // The secret changed since: count this attempt like any other.
-            admit_secret(state, ip, client_id, "").await?
+            count_attempt(state, ip, client_id).await?;
         }
-        counted => counted,
-    };
-    debug_assert!(matches!(admitted, Admitted::Counted));
+        Admitted::Counted => {}
+    }
     let address = ip.subject();
     let give_back = || async {
         limiter::refund(state, &CLIENT_FAILURES, client_id).await;
@@ -255,5 +265,27 @@ pub async fn authenticate_cached(
     match client {
         Some(client) if ok && client.allows_auth_method(presented.method) => Ok(client),
         _ => Err(OAuthError::invalid_client(used_basic)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        let mut headers = HeaderMap::new();
+        for (value, expected) in [
+            ("Basic YTpi", Some("YTpi")),
+            ("BASIC YTpi", Some("YTpi")),
+            ("bAsIc   YTpi ", Some("YTpi")),
+            ("Basic", Some("")),
+            ("Basic ", Some("")),
+            ("Bearer YTpi", None),
+            ("Basicx YTpi", None),
+        ] {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(credentials(&headers, "Basic"), expected, "{value}");
+        }
     }
 }

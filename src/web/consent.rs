@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::i18n::Texts;
 use super::login::{apply_language, pending_request, PageQuery};
-use super::{no_store, session};
+use super::{no_store_for, session};
 use crate::domain::account::Role;
 use crate::domain::policy::{Refusal, GIVEN_BY_PARENT, GIVEN_BY_STUDENT};
 use crate::domain::scope::ScopeSet;
@@ -135,7 +135,7 @@ fn render(
         children,
     };
     let html = page.render().map_err(PageError::internal)?;
-    Ok((no_store(), Html(html)).into_response())
+    Ok((no_store_for(Some(&request.redirect_uri)), Html(html)).into_response())
 }
 
 /// `POST /consent`: record the decision.

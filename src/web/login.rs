@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::i18n::Texts;
-use super::{no_store, session, throttle};
+use super::{no_store_for, session, throttle};
 use crate::crypto::password::try_verify_password;
 use crate::oauth::authorize::request_expired;
 use crate::serve::ClientIp;
@@ -149,7 +149,7 @@ async fn render(
     failure: Option<LoginFailure>,
 ) -> Result<Response, PageError> {
     let schools = state.store.list_schools().await?;
-    let (request_id, partner, school_hint, login_hint) = match purpose {
+    let (request_id, partner, school_hint, login_hint, redirect_uri) = match purpose {
         Purpose::Authorize(request) => {
             let partner = state
                 .store
@@ -162,9 +162,10 @@ async fn render(
                 partner,
                 request.school_hint.as_deref(),
                 request.login_hint.as_deref(),
+                Some(request.redirect_uri.as_str()),
             )
         }
-        Purpose::Account { .. } => ("", String::new(), None, None),
+        Purpose::Account { .. } => ("", String::new(), None, None, None),
     };
     let page = LoginPage {
         t: Texts::get(purpose.english()),
@@ -178,7 +179,7 @@ async fn render(
         blocked: failure == Some(LoginFailure::TooManyAttempts),
     };
     let html = page.render().map_err(PageError::internal)?;
-    Ok((no_store(), Html(html)).into_response())
+    Ok((no_store_for(redirect_uri), Html(html)).into_response())
 }
 
 /// `POST /login`

@@ -14,6 +14,8 @@ use serde_json::Value;
 use sqlx::Connection;
 
 pub const PASSWORD: &str = "welkom-demo-2026";
+/// Opens `/metrics` on the test servers' main listener.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
 pub const STUDYSPACE: (&str, &str) = ("studyspace-demo", "studyspace-demo-secret");
 pub const HUISWERKHULP: (&str, &str) = ("huiswerkhulp-demo", "huiswerkhulp-demo-secret");
@@ -133,6 +135,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let issuer = format!("http://127.0.0.1:{port}");
+        let address = listener.local_addr().unwrap();
         let mut config = Config {
             issuer: issuer.clone(),
             database_url: database_url.to_string(),
@@ -141,6 +144,7 @@ impl TestApp {
             redis_namespace: redis
                 .map(|(_, ns)| ns.to_string())
                 .unwrap_or_else(|| "poortwachter".into()),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Config::default()
         };
         tweak(&mut config);
@@ -157,12 +161,30 @@ impl TestApp {
             .unwrap();
         tokio::spawn(app.run_until_stopped());
         TestApp {
-            issuer,
+            issuer: format!("http://{address}"),
             state,
             clock,
             _sqlite_dir: None,
             _postgres: None,
         }
+    }
+
+    /// `/metrics` as the scraper reads it.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .backchannel()
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    /// The port the server listens on (the issuer may name another address).
+    pub fn issuer_port(&self) -> u16 {
+        url::Url::parse(&self.issuer).unwrap().port().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

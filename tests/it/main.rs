@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod authorize;
 mod consent_age;
+mod edges;
 mod flow;
 mod instances;
 mod pages;

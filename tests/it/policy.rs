@@ -643,15 +643,7 @@ async fn metrics_count_requests_decisions_and_cache() {
     app.introspect(&access(&tokens)).await;
     app.introspect(&access(&tokens)).await;
     app.introspect("unknown").await;
-    let text = app
-        .backchannel()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for expected in [
         "poortwachter_http_requests_total{endpoint=\"/introspect\",outcome=\"success\"}",
         "poortwachter_introspection_total{decision=\"active\"}",

@@ -273,15 +273,7 @@ async fn anonymous_authorize_requests_do_not_fill_the_database(app: TestApp) {
         "purged {purged}, left {:?}",
         pending_storage(app).await
     );
-    let metrics = app
-        .backchannel()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("poortwachter_purged_rows_total{table=\"authorization_requests\"}"),
         "{metrics}"
