@@ -126,6 +126,7 @@ async fn main() {
         let _ = f.await;
     }
     let _ = child.kill();
+    let _ = child.wait();
 
     let (idle_p50, idle_p99) = (percentile(&idle, 0.5), percentile(&idle, 0.99));
     let (flood_p50, flood_p99) = (percentile(&flooded, 0.5), percentile(&flooded, 0.99));
