@@ -288,4 +288,36 @@ mod tests {
             assert_eq!(credentials(&headers, "Basic"), expected, "{value}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any `Authorization` header and body: credentials or a clean OAuth error, no panic.
+        #[test]
+        fn any_authorization_header_is_handled(
+            header_value in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            body in "[a-z_=&%0-9A-F:+ ]{0,80}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = axum::http::HeaderValue::from_bytes(&header_value) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+            if let Ok(params) = Params::parse(body.as_bytes()) {
+                let _ = presented(&headers, &params);
+            }
+            let _ = credentials(&headers, "Basic");
+        }
+
+        /// Well-formed Basic credentials of any content come back as they went in.
+        #[test]
+        fn basic_credentials_round_trip(id in "[^:\\x00]{1,40}", secret in ".{0,40}") {
+            let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let value = STANDARD.encode(format!("{}:{}", encode(&id), encode(&secret)));
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, format!("Basic {value}").parse().unwrap());
+            let presented = presented(&headers, &Params::default()).unwrap();
+            proptest::prop_assert_eq!(presented.client_id, id);
+            proptest::prop_assert_eq!(presented.secret, Some(secret));
+        }
+    }
 }

@@ -104,4 +104,19 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Outside input never panics the parser, and a limit check names a parameter only
+        /// when it really is too long.
+        #[test]
+        fn any_bytes_parse_or_name_a_duplicate(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(params) = Params::parse(&raw) {
+                if let Some((name, max)) = params.too_long(AUTHORIZE_LIMITS) {
+                    proptest::prop_assert!(params.get(name).is_some_and(|v| v.len() > max));
+                }
+            }
+        }
+    }
 }

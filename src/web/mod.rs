@@ -101,4 +101,24 @@ mod tests {
         );
         assert_eq!(form_target("not a url"), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a redirect URI looks like, the CSP it produces stays one valid header
+        /// whose form-action names nothing but us and (at most) one more source.
+        #[test]
+        fn any_redirect_uri_gives_a_well_formed_csp(uri in ".{0,120}") {
+            let headers = no_store_for(Some(&uri));
+            let csp = headers[2].1.to_str().unwrap().to_string();
+            let form_action = csp
+                .split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with("form-action"))
+                .unwrap()
+                .to_string();
+            proptest::prop_assert!(form_action.split(' ').count() <= 3, "{}", form_action);
+            proptest::prop_assert_eq!(csp.split(';').count(), 6);
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod authorize;
 mod consent_age;
 mod edges;
 mod flow;
+mod hostile;
 mod instances;
 mod pages;
 mod policy;
