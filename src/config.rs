@@ -38,6 +38,28 @@ pub struct Config {
     pub secret_rotation_grace_secs: i64,
     /// How long an activation code from the school's letter stays valid, in days.
     pub activation_code_ttl_days: i64,
+    /// Seconds a client has to send a complete request head; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request (body included) may take before it is answered 408.
+    pub request_timeout_secs: u64,
+    /// Concurrent connections; further ones are closed at once. Always kept below the
+    /// process's file-descriptor limit.
+    pub max_connections: usize,
+    /// Seconds between runs of the job that deletes expired rows; 0 turns it off.
+    pub purge_interval_secs: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (set this only behind
+    /// a reverse proxy that writes that header, such as `deploy/nginx.conf`).
+    pub trust_forwarded_for: bool,
+    /// Requests per minute and client address to `/token`, `/revoke` and the admin API
+    /// (`/introspect` gets ten times as many: resource servers call it on every request).
+    pub rate_limit_per_minute: i64,
+    /// A separate listen address (e.g. `0.0.0.0:9100`, not published) where `/metrics` is
+    /// served without authentication.
+    pub metrics_bind: Option<String>,
+    /// A bearer token that opens `/metrics` on the main listener. With neither this nor
+    /// `metrics_bind` set, `/metrics` is not served at all.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -56,6 +78,14 @@ impl Default for Config {
             database_max_connections: 10,
             secret_rotation_grace_secs: 24 * 3600,
             activation_code_ttl_days: 30,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 20_000,
+            purge_interval_secs: 60,
+            trust_forwarded_for: false,
+            rate_limit_per_minute: 600,
+            metrics_bind: None,
+            metrics_token: None,
         }
     }
 }
@@ -88,6 +118,10 @@ impl Config {
         self.database_max_connections = self.database_max_connections.max(1);
         self.secret_rotation_grace_secs = self.secret_rotation_grace_secs.clamp(0, 30 * 24 * 3600);
         self.activation_code_ttl_days = self.activation_code_ttl_days.max(1);
+        self.header_read_timeout_secs = self.header_read_timeout_secs.clamp(1, 300);
+        self.request_timeout_secs = self.request_timeout_secs.clamp(1, 600);
+        self.max_connections = self.max_connections.max(16);
+        self.rate_limit_per_minute = self.rate_limit_per_minute.max(1);
     }
 
     /// Cookies get `Secure` when the issuer is served over https.
@@ -124,6 +158,14 @@ impl fmt::Debug for Config {
                 &self.secret_rotation_grace_secs,
             )
             .field("activation_code_ttl_days", &self.activation_code_ttl_days)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("purge_interval_secs", &self.purge_interval_secs)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("metrics_bind", &self.metrics_bind)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }

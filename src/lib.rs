@@ -15,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod oauth;
 pub mod onboarding;
+pub mod serve;
 pub mod storage;
 pub mod telemetry;
 pub mod web;
@@ -48,8 +49,13 @@ pub struct App {
     /// `(client_id, SHA-256(secret))` → the argon2 hash it verified against, and when.
     pub verified_secrets:
         quick_cache::sync::Cache<(String, String), (String, tokio::time::Instant)>,
-    /// Failed logins per school and username, when Redis does not count them.
-    pub login_failures: web::throttle::LocalCounts,
+    /// Attempt counters (logins, client secrets, rate limits) when Redis does not count them.
+    pub counters: cache::limiter::LocalCounts,
+    /// Password and secret verifications this server started (argon2 runs), for tests and
+    /// for `/metrics` (`poortwachter_argon2_verifications_total` counts process-wide).
+    pub argon2_verifications: std::sync::atomic::AtomicU64,
+    /// Signs device cookies (OWASP "device cookies"): a browser that logged in before.
+    pub device_key: Vec<u8>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -119,6 +125,10 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready_rx).await;
     }
     let verified_secrets = quick_cache::sync::Cache::new(10_000);
+    let device_key = store
+        .server_secret("device_cookie", &crypto::tokens::random_token())
+        .await?
+        .into_bytes();
     Ok(AppState(Arc::new(App {
         config,
         store,
@@ -127,20 +137,61 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         pairwise_secret,
         cache,
         verified_secrets,
-        login_failures: Default::default(),
+        counters: Default::default(),
+        argon2_verifications: Default::default(),
+        device_key,
         metrics: telemetry::install(),
     })))
 }
 
 /// All routes of the server.
 pub fn build_router(state: AppState) -> Router {
+    let timeout = std::time::Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(oauth::router())
         .merge(web::router())
         .merge(api::router())
         .merge(telemetry::router())
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            serve::rate_limit,
+        ))
+        // A slow client cannot hold a handler (or a database connection) open: the whole
+        // request, and separately the reading of its body, are bounded.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// On every response: no MIME sniffing, and over https HSTS (RFC 6797; a year, as the
+/// issuer is an https-only origin).
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if state.config.secure_cookies() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// A running server: its address, for tests that bind port 0.
@@ -170,19 +221,82 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        // Small request/response exchanges on keep-alive connections: never wait for Nagle.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        spawn_purge_job(self.state.clone());
+        if let Some(bind) = self.state.config.metrics_bind.clone() {
+            // `/metrics` for the scraper on an internal address, unauthenticated there.
+            let listener = TcpListener::bind(&bind).await?;
+            tracing::info!(%bind, "serving /metrics");
+            let router = telemetry::internal_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
+        let config = &self.state.config;
+        let limits = serve::Limits {
+            header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
+            max_connections: config.max_connections,
+        };
+        serve::serve(self.listener, self.router, limits, shutdown_signal()).await
     }
 }
 
+/// Delete expired rows once, counting them in `poortwachter_purged_rows_total{table}`.
+pub async fn purge_expired_rows(state: &AppState) -> Result<u64, sqlx::Error> {
+    let purged = state.store.purge_expired(state.now()).await?;
+    let mut total = 0;
+    let forgotten = state.counters.forget_expired(state.now());
+    if forgotten > 0 {
+        metrics::counter!("poortwachter_purged_rows_total", "table" => "throttle_counters")
+            .increment(forgotten);
+    }
+    for (table, rows) in purged {
+        metrics::counter!("poortwachter_purged_rows_total", "table" => table).increment(rows);
+        total += rows;
+    }
+    Ok(total)
+}
+
+/// Every `purge_interval_secs`, purge (times from the injected clock, so tests move them).
+fn spawn_purge_job(state: AppState) {
+    let every = state.config.purge_interval_secs;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(every));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match purge_expired_rows(&state).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::debug!(rows, "purged expired rows"),
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
+
+/// Ctrl-C, or `SIGTERM` from an orchestrator: stop accepting and drain.
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -54,9 +54,41 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// `GET /metrics` in the Prometheus text format.
+/// `GET /metrics` on the main listener: only with the configured bearer token
+/// (`metrics_token`); without one it is not served there at all (404), so the public port
+/// never shows it.
 pub fn router() -> axum::Router<crate::AppState> {
-    axum::Router::new().route("/metrics", axum::routing::get(render))
+    axum::Router::new().route("/metrics", axum::routing::get(render_with_token))
+}
+
+/// `GET /metrics` for the internal listener (`metrics_bind`).
+pub fn internal_router(state: crate::AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(render))
+        .with_state(state)
+}
+
+async fn render_with_token(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let presented = crate::oauth::client_auth::credentials(&headers, "Bearer").unwrap_or_default();
+    if !crate::crypto::tokens::constant_time_eq(presented, expected) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                r#"Bearer realm="poortwachter-metrics""#,
+            )],
+        )
+            .into_response();
+    }
+    render(axum::extract::State(state)).await.into_response()
 }
 
 async fn render(axum::extract::State(state): axum::extract::State<crate::AppState>) -> String {

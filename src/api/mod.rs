@@ -21,6 +21,7 @@
 pub mod activation;
 pub mod admin;
 pub mod error;
+pub mod locks;
 pub mod openapi;
 pub mod registrations;
 pub mod roster;
@@ -52,6 +53,8 @@ pub fn documented_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::audit_log))
         .routes(routes!(admin::set_accreditation))
         .routes(routes!(activation::issue_activation_codes))
+        .routes(routes!(locks::list_locks))
+        .routes(routes!(locks::lift_lock))
         // A school's SIS export can be large: its own body limit (the JSON routes read at
         // most 1 MiB through `admin::JsonBody`).
         .merge(

@@ -12,6 +12,7 @@
 //! console) is seen within one second with or without Redis, and a lost database or Redis
 //! connection makes the cache step aside rather than serve a stale allow.
 
+pub mod limiter;
 pub mod redis_bus;
 
 use std::future::Future;

@@ -118,6 +118,55 @@ impl RedisBus {
         }
     }
 
+    /// Count one attempt under `key` in a fixed window of `window` that starts with the first
+    /// attempt (a stream of attempts does not prolong it); returns the count and the seconds
+    /// until the window ends, or `None` when Redis is unavailable. One atomic MULTI, so
+    /// parallel attempts each see their own count.
+    pub async fn hit_fixed_window(&self, key: &str, window: Duration) -> Option<(i64, i64)> {
+        let mut conn = self.connection().await?;
+        let key = format!("{}:{key}", self.channel);
+        let secs = i64::try_from(window.as_secs()).unwrap_or(60).max(1);
+        let result = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&key)
+                .arg(0)
+                .arg("EX")
+                .arg(secs)
+                .arg("NX")
+                .ignore()
+                .incr(&key, 1)
+                .ttl(&key)
+                .query_async::<(i64, i64)>(&mut conn),
+        )
+        .await;
+        match result {
+            Ok(Ok((count, ttl))) => Some((count, ttl.max(1))),
+            _ => {
+                self.forget_connection().await;
+                None
+            }
+        }
+    }
+
+    /// Take back one attempt (one that turned out to be rightful).
+    pub async fn decr(&self, key: &str) {
+        if let Some(mut conn) = self.connection().await {
+            let key = format!("{}:{key}", self.channel);
+            // Only while the window lives: a DECR on a gone key would create one without expiry.
+            let script = redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) else return 0 end",
+            );
+            let _ = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                script.key(key).invoke_async::<i64>(&mut conn),
+            )
+            .await;
+        }
+    }
+
     /// The current count under `key`, or `None` when Redis is unavailable.
     pub async fn peek(&self, key: &str) -> Option<i64> {
         let mut conn = self.connection().await?;

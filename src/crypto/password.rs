@@ -1,5 +1,6 @@
 //! Password and client-secret hashing with argon2id (OWASP parameters), run off the async runtime.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -22,6 +23,7 @@ pub fn hash_password_blocking(password: &str) -> Result<String, argon2::password
 
 /// Verify a password against a PHC string; any malformed hash simply fails to verify.
 pub fn verify_password_blocking(password: &str, phc: &str) -> bool {
+    metrics::counter!("poortwachter_argon2_verifications_total").increment(1);
     match PasswordHash::new(phc) {
         Ok(parsed) => hasher()
             .verify_password(password.as_bytes(), &parsed)
@@ -91,24 +93,77 @@ async fn on_argon2_pool<T: Send + 'static>(
     Ok(result.await?)
 }
 
+/// Verifications waiting for or running on the argon2 workers, at most [`MAX_QUEUED`].
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+/// Beyond this many queued verifications a new one is refused at once (503 with
+/// `Retry-After`) instead of waiting: at ~50 ms each on one worker, the last in the queue
+/// already waits three seconds.
+pub const MAX_QUEUED: usize = 64;
+
+/// The argon2 queue is full; nothing was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saturated;
+
+/// Releases a queue place when the job is done (or dropped unrun).
+struct QueuePlace;
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        QUEUED.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn take_queue_place() -> Result<QueuePlace, Saturated> {
+    let mut queued = QUEUED.load(Ordering::Acquire);
+    loop {
+        if queued >= MAX_QUEUED {
+            metrics::counter!("poortwachter_argon2_saturated_total").increment(1);
+            return Err(Saturated);
+        }
+        match QUEUED.compare_exchange_weak(queued, queued + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return Ok(QueuePlace),
+            Err(now) => queued = now,
+        }
+    }
+}
+
+/// Verify off the runtime on the bounded queue: `Err(Saturated)` when it is full.
+/// When `phc` is `None` (unknown user or client) the same work is spent on a dummy hash so
+/// response time does not reveal which accounts exist.
+pub async fn try_verify_password(password: String, phc: Option<String>) -> Result<bool, Saturated> {
+    let place = take_queue_place()?;
+    let verified = on_argon2_pool(move || {
+        let _place = place;
+        match phc {
+            Some(phc) => verify_password_blocking(&password, &phc),
+            None => {
+                let _ = verify_password_blocking(&password, dummy_hash());
+                false
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    Ok(verified)
+}
+
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
     on_argon2_pool(move || hash_password_blocking(&password))
         .await?
         .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
 }
 
-/// Verify off the runtime. When `phc` is `None` (unknown user or client) we still spend the
-/// same work on a dummy hash so response time does not reveal which accounts exist.
+/// Verify off the runtime (see [`try_verify_password`]). A full queue fails closed: the
+/// password counts as not verified. Callers that can answer "busy" use `try_verify_password`.
 pub async fn verify_password(password: String, phc: Option<String>) -> bool {
-    on_argon2_pool(move || match phc {
-        Some(phc) => verify_password_blocking(&password, &phc),
-        None => {
-            let _ = verify_password_blocking(&password, dummy_hash());
+    match try_verify_password(password, phc).await {
+        Ok(verified) => verified,
+        Err(Saturated) => {
+            tracing::warn!("argon2 queue full: verification refused");
             false
         }
-    })
-    .await
-    .unwrap_or(false)
+    }
 }
 
 /// A fixed argon2id hash of a random string with the same parameters as real hashes.
@@ -126,6 +181,16 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify_password_blocking("welkom-demo-2026", &phc));
         assert!(!verify_password_blocking("welkom-demo-2027", &phc));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let places: Vec<_> = (0..MAX_QUEUED)
+            .filter_map(|_| take_queue_place().ok())
+            .collect();
+        assert_eq!(try_verify_password("x".into(), None).await, Err(Saturated));
+        drop(places);
+        assert_eq!(try_verify_password("x".into(), None).await, Ok(false));
     }
 
     #[test]

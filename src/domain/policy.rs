@@ -10,8 +10,33 @@ pub fn student_may_consent_personally(age: u32) -> bool {
     age >= PERSONAL_CONSENT_AGE
 }
 
+/// A parent gives (or withdraws) consent only for a child under 16: from 16 the student
+/// decides personally and a parent neither consents nor overrides (UAVG art. 5).
 pub fn parent_may_consent_for(child_age: u32) -> bool {
+    child_age < PERSONAL_CONSENT_AGE
+}
+
+/// A consent a parent gave earlier keeps working until the child turns 18; then it stops
+/// until the student confirms it.
+pub fn parent_consent_stands_for(child_age: u32) -> bool {
     child_age < MAJORITY_AGE
+}
+
+/// Who gave a grant, as recorded in `grants.given_by_role`.
+pub const GIVEN_BY_STUDENT: &str = "student";
+pub const GIVEN_BY_PARENT: &str = "parent";
+
+/// May a parent change (rewrite or withdraw) a grant given by `given_by_role`, about a child of
+/// `child_age`? Only what a parent gave, and only while the child is under 16; a decision the
+/// student made personally is never a parent's to undo.
+pub fn parent_may_change_grant(given_by_role: &str, child_age: u32) -> bool {
+    given_by_role == GIVEN_BY_PARENT && parent_may_consent_for(child_age)
+}
+
+/// May a new consent given by `new_role` replace the active grant given by `existing_role`?
+/// Everything except a parent's consent over the student's own.
+pub fn consent_may_replace(existing_role: &str, new_role: &str) -> bool {
+    !(existing_role == GIVEN_BY_STUDENT && new_role == GIVEN_BY_PARENT)
 }
 
 /// A reason the authorization cannot go ahead. Each one is explained to the person on a page
@@ -26,8 +51,10 @@ pub enum Refusal {
     ScopeNotAllowed,
     /// A student under 16 cannot consent alone.
     StudentTooYoung,
-    /// A parent without a linked child under 18 enrolled at the school.
+    /// A parent without a linked child under 16 enrolled at the school.
     NoEligibleChild,
+    /// A parent whose linked children are 16 or 17: they decide personally.
+    ChildDecides,
     /// Supervisors and other accounts do not consent to partners.
     AccountCannotConsent,
     /// The student is not (or no longer) enrolled at a school.
@@ -52,6 +79,7 @@ impl Refusal {
             Refusal::ScopeNotAllowed => "requested scope is not allowed for this client",
             Refusal::StudentTooYoung => "student under 16 cannot consent; a parent must",
             Refusal::NoEligibleChild => "no linked child for whom this parent may consent",
+            Refusal::ChildDecides => "the student is 16 or older and consents personally",
             Refusal::AccountCannotConsent => "this account type cannot consent",
             Refusal::NotEnrolled => "student is not enrolled",
         }
@@ -71,6 +99,8 @@ impl Refusal {
                 "Er is geen kind voor wie je toestemming kunt geven"
             }
             (Refusal::NoEligibleChild, true) => "There is no child you can consent for",
+            (Refusal::ChildDecides, false) => "Je kind beslist zelf",
+            (Refusal::ChildDecides, true) => "Your child decides personally",
             (Refusal::AccountCannotConsent, false) => {
                 "Met dit account kun je geen toestemming geven"
             }
@@ -90,8 +120,10 @@ impl Refusal {
             (Refusal::ScopeNotAllowed, true) => "This app asks for data it is not allowed to receive under its agreement. No data was shared.",
             (Refusal::StudentTooYoung, false) => "Je bent jonger dan 16 jaar. Dan moet een ouder of verzorger de toestemming geven: die logt in met een eigen ouderaccount en kiest jou als kind.",
             (Refusal::StudentTooYoung, true) => "You are under 16. A parent or guardian has to give consent: they sign in with their own parent account and choose you as their child.",
-            (Refusal::NoEligibleChild, false) => "Een ouder kan toestemming geven voor een gekoppeld kind jonger dan 18 dat op school staat ingeschreven. Zo'n kind is niet aan dit account gekoppeld.",
-            (Refusal::NoEligibleChild, true) => "A parent can consent for a linked child under 18 who is enrolled at school. No such child is linked to this account.",
+            (Refusal::NoEligibleChild, false) => "Een ouder kan toestemming geven voor een gekoppeld kind jonger dan 16 dat op school staat ingeschreven. Zo'n kind is niet aan dit account gekoppeld.",
+            (Refusal::NoEligibleChild, true) => "A parent can consent for a linked child under 16 who is enrolled at school. No such child is linked to this account.",
+            (Refusal::ChildDecides, false) => "Vanaf 16 jaar beslist een leerling zelf over toestemming aan apps. Een ouder kan dan geen toestemming geven en een besluit van je kind niet veranderen. Je kind kan zelf inloggen en toestemming geven. Er zijn geen gegevens gedeeld.",
+            (Refusal::ChildDecides, true) => "From 16 a student decides personally about consent to apps. A parent can then neither give consent nor change the student's decision. Your child can sign in and consent personally. No data was shared.",
             (Refusal::AccountCannotConsent, false) => "Alleen leerlingen en ouders geven toestemming aan apps. Log in met een leerling- of ouderaccount.",
             (Refusal::AccountCannotConsent, true) => "Only students and parents give consent to apps. Sign in with a student or parent account.",
             (Refusal::NotEnrolled, false) => "Er is geen actieve inschrijving op een school. Apps krijgen dan geen toegang.",
@@ -108,8 +140,23 @@ mod tests {
     fn dutch_consent_ages() {
         assert!(!student_may_consent_personally(15));
         assert!(student_may_consent_personally(16));
-        assert!(parent_may_consent_for(17));
-        assert!(!parent_may_consent_for(18));
+        assert!(parent_may_consent_for(15));
+        assert!(!parent_may_consent_for(16));
+        assert!(!parent_may_consent_for(17));
+        assert!(parent_consent_stands_for(17));
+        assert!(!parent_consent_stands_for(18));
+    }
+
+    #[test]
+    fn a_parent_never_overrides_the_student() {
+        assert!(parent_may_change_grant(GIVEN_BY_PARENT, 15));
+        assert!(!parent_may_change_grant(GIVEN_BY_PARENT, 16));
+        assert!(!parent_may_change_grant(GIVEN_BY_STUDENT, 12));
+        assert!(!parent_may_change_grant("self", 12));
+        assert!(!consent_may_replace(GIVEN_BY_STUDENT, GIVEN_BY_PARENT));
+        assert!(consent_may_replace(GIVEN_BY_PARENT, GIVEN_BY_STUDENT));
+        assert!(consent_may_replace(GIVEN_BY_PARENT, GIVEN_BY_PARENT));
+        assert!(consent_may_replace(GIVEN_BY_STUDENT, GIVEN_BY_STUDENT));
     }
 
     #[test]

@@ -8,15 +8,17 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Duration;
 
-use super::params::Params;
+use super::params::{Params, AUTHORIZE_CLIENT_LIMITS, AUTHORIZE_LIMITS, MAX_AUTHORIZE_QUERY};
 use super::pkce;
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::domain::account::{age_on, Role};
-use crate::domain::policy::{parent_may_consent_for, student_may_consent_personally, Refusal};
+use crate::domain::policy::{
+    parent_consent_stands_for, parent_may_consent_for, student_may_consent_personally, Refusal,
+};
 use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
 use crate::storage::clients::Client;
-use crate::storage::grants::{Consent, Grant};
+use crate::storage::grants::{Consent, Grant, Recorded};
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::storage::tokens::AuthorizationCode;
 use crate::storage::ts;
@@ -28,7 +30,10 @@ use crate::AppState;
 /// RFC 9700 §4.2.1 / the issue: authorization codes live at most 60 seconds.
 pub const CODE_TTL_SECS: i64 = 60;
 /// How long a person has to log in and consent.
-const REQUEST_TTL_SECS: i64 = 30 * 60;
+pub const REQUEST_TTL_SECS: i64 = 30 * 60;
+/// Pending requests kept per browser session: a page reloaded or an app retried keeps
+/// working, a loop of anonymous requests on one session does not fill the database.
+pub const MAX_PENDING_PER_SESSION: i64 = 10;
 
 /// `GET /authorize`.
 pub async fn authorize(
@@ -37,6 +42,12 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let raw = query.unwrap_or_default();
+    if raw.len() > MAX_AUTHORIZE_QUERY {
+        return Err(PageError::bad_request((
+            "De aanvraag van de app is te lang (invalid_request).",
+            "The app's request is too long (invalid_request).",
+        )));
+    }
     let params = Params::parse(raw.as_bytes()).map_err(|name| {
         PageError::bad_request((
             &format!("De parameter '{name}' komt meer dan eens voor."),
@@ -51,6 +62,13 @@ pub async fn authorize(
 
     // Until client and redirect URI are verified we must not redirect anywhere
     // (RFC 6749 §4.1.2.1): an open redirector would hand codes or errors to an attacker.
+    if let Some((name, max)) = params.too_long(AUTHORIZE_CLIENT_LIMITS) {
+        return Err(PageError::bad_request((
+            &format!("De parameter '{name}' is langer dan {max} bytes (invalid_request)."),
+            &format!("The parameter '{name}' is longer than {max} bytes (invalid_request)."),
+        ))
+        .in_english(english));
+    }
     let Some(client_id) = params.get("client_id") else {
         return Err(PageError::bad_request((
             "De app heeft zich niet bekendgemaakt (client_id ontbreekt).",
@@ -77,13 +95,21 @@ pub async fn authorize(
             .in_english(english));
         }
     };
+    // From here on errors go back to the client (RFC 6749 §4.1.2.1). An over-long `state` is
+    // not echoed: we refuse to store or reflect it.
+    let too_long = params.too_long(AUTHORIZE_LIMITS);
     let back = ErrorRedirect {
         issuer: &state.config.issuer,
         redirect_uri: &redirect_uri,
-        state: params.get("state"),
+        state: params.get("state").filter(|_| too_long.is_none()),
     };
+    if let Some((name, max)) = too_long {
+        return Ok(back.to(
+            "invalid_request",
+            &format!("{name} is longer than {max} bytes"),
+        ));
+    }
 
-    // From here on errors go back to the client (RFC 6749 §4.1.2.1).
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -171,7 +197,11 @@ pub async fn authorize(
     };
     state
         .store
-        .insert_authorization_request(&request, now + Duration::seconds(REQUEST_TTL_SECS))
+        .insert_authorization_request(
+            &request,
+            now + Duration::seconds(REQUEST_TTL_SECS),
+            MAX_PENDING_PER_SESSION,
+        )
         .await?;
 
     let step = decide(&state, &request, &browser, true).await?;
@@ -225,6 +255,8 @@ pub struct ChildChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildIneligible {
     Adult,
+    /// 16 or 17: the student decides personally (UAVG art. 5).
+    DecidesPersonally,
     NotEnrolled,
     LinkClosed,
 }
@@ -321,8 +353,10 @@ pub async fn decide(
                     .birth_date()
                     .map(|b| age_on(b, today))
                     .unwrap_or(u32::MAX);
-                let ineligible = if !parent_may_consent_for(age) {
+                let ineligible = if !parent_consent_stands_for(age) {
                     Some(ChildIneligible::Adult)
+                } else if !parent_may_consent_for(age) {
+                    Some(ChildIneligible::DecidesPersonally)
                 } else {
                     match state.store.active_enrollment(&child.id, now).await? {
                         None => Some(ChildIneligible::NotEnrolled),
@@ -339,10 +373,11 @@ pub async fn decide(
             let eligible: Vec<&ChildChoice> =
                 children.iter().filter(|c| c.ineligible.is_none()).collect();
             if eligible.is_empty() {
-                let link_closed = children
-                    .iter()
-                    .any(|c| c.ineligible == Some(ChildIneligible::LinkClosed));
-                return Ok(Step::Refuse(if link_closed {
+                let any = |why| children.iter().any(|c| c.ineligible == Some(why));
+                // A child of 16 or 17 decides personally: say so rather than "no child".
+                return Ok(Step::Refuse(if any(ChildIneligible::DecidesPersonally) {
+                    Refusal::ChildDecides
+                } else if any(ChildIneligible::LinkClosed) {
                     Refusal::LinkClosed
                 } else {
                     Refusal::NoEligibleChild
@@ -420,7 +455,7 @@ pub async fn respond(
         } => issue_code(state, request, browser, &student, &grant, actor).await,
         Step::IssueFirstParty(account) => {
             let now = state.now();
-            let (grant, changed) = state
+            let recorded = state
                 .store
                 .record_consent(
                     Consent {
@@ -434,6 +469,13 @@ pub async fn respond(
                     now,
                 )
                 .await?;
+            // A first-party grant is always the person's own ("self"), so nothing stands in
+            // its way; the other outcome is answered like any refusal.
+            let Recorded::Grant(grant, changed) = recorded else {
+                return Err(PageError::internal(
+                    "a first-party grant was not the person's own",
+                ));
+            };
             if changed {
                 state.cache.changed(&state.store).await?;
             }

@@ -12,6 +12,8 @@ pub struct OAuthError {
     error: &'static str,
     description: Option<String>,
     www_authenticate: Option<String>,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3) on 429 and 503.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -28,6 +30,34 @@ impl OAuthError {
             error,
             description: Some(description.into()),
             www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many attempts from this client or address (RFC 6585 §4).
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!(
+                    "too many requests; try again in {} seconds",
+                    retry_after_secs.max(1)
+                ),
+            )
+        }
+    }
+
+    /// 503: the password-hashing queue is full; the request was not tried (RFC 9110 §15.6.4).
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server is busy; try again in a second",
+            )
         }
     }
 
@@ -35,16 +65,16 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }
 
-    /// RFC 6749 §5.2: 401 with `WWW-Authenticate` when the client tried HTTP Basic.
-    pub fn invalid_client(used_basic: bool) -> Self {
+    /// RFC 6749 §5.2: 401 with `WWW-Authenticate`. Sent whether or not the client tried HTTP
+    /// Basic: RFC 9110 §15.5.2 requires a challenge on every 401 (`_used_basic` is kept for
+    /// the callers' readability).
+    pub fn invalid_client(_used_basic: bool) -> Self {
         let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client authentication failed",
         );
-        if used_basic {
-            e.www_authenticate = Some(r#"Basic realm="poortwachter", charset="UTF-8""#.into());
-        }
+        e.www_authenticate = Some(r#"Basic realm="poortwachter", charset="UTF-8""#.into());
         e
     }
 
@@ -71,6 +101,7 @@ impl OAuthError {
             error: "invalid_request",
             description: Some("bearer token required".into()),
             www_authenticate: Some(r#"Bearer realm="poortwachter""#.into()),
+            retry_after: None,
         }
     }
 
@@ -82,6 +113,7 @@ impl OAuthError {
             www_authenticate: Some(
                 r#"Bearer realm="poortwachter", error="invalid_token", error_description="the access token is not active""#.into(),
             ),
+            retry_after: None,
         }
     }
 
@@ -93,6 +125,7 @@ impl OAuthError {
             www_authenticate: Some(format!(
                 r#"Bearer realm="poortwachter", error="insufficient_scope", scope="{scope}""#
             )),
+            retry_after: None,
         }
     }
 
@@ -104,6 +137,7 @@ impl OAuthError {
             error: "server_error",
             description: None,
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -142,6 +176,9 @@ impl IntoResponse for OAuthError {
             .and_then(|c| HeaderValue::from_str(&c).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

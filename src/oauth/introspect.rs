@@ -68,11 +68,12 @@ struct Introspection {
 /// `POST /introspect`
 pub async fn introspect(
     State(state): State<AppState>,
+    ip: crate::serve::ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse_form(&body)?;
-    let caller = authenticate_cached(&state, &headers, &params).await?;
+    let caller = authenticate_cached(&state, ip, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::account::{age_on, Role};
-use crate::domain::policy::parent_may_consent_for;
+use crate::domain::policy::parent_consent_stands_for;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::storage::accounts::{active_school, Account, Enrollment};
 use crate::storage::clients::Client;
@@ -285,7 +285,7 @@ pub async fn check_grant(
             .birth_date()
             .map(|b| age_on(b, now.date_naive()))
             .unwrap_or(u32::MAX);
-        if !parent_may_consent_for(age) {
+        if !parent_consent_stands_for(age) {
             return Ok(Err(Inactive::ChildCameOfAge));
         }
     }

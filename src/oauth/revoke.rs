@@ -1,5 +1,6 @@
-//! Token revocation (RFC 7009): a partner revokes its own access or refresh token. Revoking
-//! a refresh token ends every token descending from the same authorization code.
+//! Token revocation (RFC 7009): a client revokes its own access or refresh token, or a
+//! management client its admin-API token. Revoking a refresh token ends every token
+//! descending from the same authorization code.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,11 +16,12 @@ use crate::AppState;
 /// `POST /revoke`
 pub async fn revoke(
     State(state): State<AppState>,
+    ip: crate::serve::ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse_form(&body)?;
-    let client = authenticate(&state, &headers, &params).await?;
+    let client = authenticate(&state, ip, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -35,6 +37,14 @@ pub async fn revoke(
         if refresh.client_id == client.client_id {
             changed |= state.store.revoke_family(&refresh.family_id, now).await? > 0;
         }
+    } else if state
+        .store
+        .revoke_management_token(&hash, &client.client_id, now)
+        .await?
+    {
+        // Every token the server issues is revocable; the admin API answers 401 at once
+        // (management tokens are looked up in the database on every call, never cached).
+        tracing::info!(client = %client.client_id, "management token revoked by its client");
     }
     if changed {
         state.cache.changed(&state.store).await?;

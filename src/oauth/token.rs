@@ -47,6 +47,7 @@ impl IntoResponse for TokenResponse {
 /// `POST /token`
 pub async fn token(
     State(state): State<AppState>,
+    ip: crate::serve::ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
@@ -60,7 +61,7 @@ pub async fn token(
         ));
     }
     let params = Params::parse_form(&body)?;
-    let client = authenticate(&state, &headers, &params).await?;
+    let client = authenticate(&state, ip, &headers, &params).await?;
     let response = match params.get("grant_type") {
         Some("authorization_code") => exchange_code(&state, &client, &params).await,
         Some("refresh_token") => refresh(&state, &client, &params).await,

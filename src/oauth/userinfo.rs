@@ -18,17 +18,8 @@ pub async fn userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
-    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
-        return Err(OAuthError::missing_bearer());
-    };
-    let token = authorization
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+    // RFC 6750 §2.1 with RFC 9110 §11.1: the scheme is case-insensitive.
+    let token = super::client_auth::credentials(&headers, "Bearer")
         .filter(|t| !t.is_empty())
         .ok_or_else(OAuthError::missing_bearer)?;
     let now = state.now();

@@ -67,7 +67,7 @@ impl Store {
     ) -> DbResult<Option<ManagementToken>> {
         sqlx::query_as(
             "SELECT client_id, scopes, expires_at FROM management_tokens \
-             WHERE token_hash = $1 AND expires_at > $2",
+             WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .bind(ts(now))

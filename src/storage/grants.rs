@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{new_id, ts, DbResult, Store};
+use crate::domain::policy::consent_may_replace;
 use crate::domain::scope::ScopeSet;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,6 +49,16 @@ pub struct Consent<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What recording a consent did.
+#[derive(Debug)]
+pub enum Recorded {
+    /// The grant as it is now, and whether anything about it changed.
+    Grant(Grant, bool),
+    /// The active grant is the student's own decision, which a parent's consent never
+    /// replaces (UAVG art. 5: from 16 the student decides). Nothing was written.
+    StudentDecided,
+}
+
 impl Store {
     pub async fn active_grant(
         &self,
@@ -74,12 +85,13 @@ impl Store {
     }
 
     /// Record consent. An active grant is extended with the new scopes (consent is cumulative
-    /// until withdrawn); an expired one is closed and a new grant starts.
+    /// until withdrawn); an expired one is closed and a new grant starts. A parent's consent
+    /// never rewrites a grant the student gave personally.
     pub async fn record_consent(
         &self,
         consent: Consent<'_>,
         now: DateTime<Utc>,
-    ) -> DbResult<(Grant, bool)> {
+    ) -> DbResult<Recorded> {
         // Optimistic concurrency: a concurrent withdrawal or first consent makes an attempt
         // step back and re-read, so a withdrawn scope is never written back.
         for _ in 0..4 {
@@ -96,7 +108,7 @@ impl Store {
         &self,
         consent: Consent<'_>,
         now: DateTime<Utc>,
-    ) -> DbResult<Option<(Grant, bool)>> {
+    ) -> DbResult<Option<Recorded>> {
         let mut tx = self.pool().begin().await?;
         // Expired but never revoked grants would block the one-active-grant index.
         sqlx::query(
@@ -118,13 +130,17 @@ impl Store {
         .await?;
         let mut changed = false;
         let id = match existing {
+            Some(grant) if !consent_may_replace(&grant.given_by_role, consent.given_by_role) => {
+                tx.rollback().await?;
+                return Ok(Some(Recorded::StudentDecided));
+            }
             Some(grant) => {
                 let scopes = grant.scopes().union(consent.scopes);
                 changed = scopes != grant.scopes() || grant.given_by != consent.given_by;
                 let updated = sqlx::query(
                     "UPDATE grants SET scopes = $2, given_by = $3, given_by_role = $4, \
                      granted_at = $5, expires_at = $6 \
-                     WHERE id = $1 AND scopes = $7 AND revoked_at IS NULL",
+                     WHERE id = $1 AND scopes = $7 AND given_by_role = $8 AND revoked_at IS NULL",
                 )
                 .bind(&grant.id)
                 .bind(scopes.to_string())
@@ -133,8 +149,11 @@ impl Store {
                 .bind(ts(now))
                 .bind(ts(consent.expires_at))
                 .bind(&grant.scopes)
+                .bind(&grant.given_by_role)
                 .execute(&mut *tx)
                 .await?;
+                // Zero rows: a concurrent consent or withdrawal got in between (perhaps the
+                // student's own); step back and decide again on what is there now.
                 if updated.rows_affected() != 1 {
                     tx.rollback().await?;
                     return Ok(None);
@@ -176,7 +195,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(Some((grant, changed)))
+        Ok(Some(Recorded::Grant(grant, changed)))
     }
 }
 

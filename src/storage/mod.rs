@@ -5,10 +5,12 @@
 pub mod accounts;
 pub mod activation;
 pub mod admin;
+pub mod cleanup;
 pub mod clients;
 pub mod closures;
 pub mod grants;
 pub mod keys;
+pub mod locks;
 pub mod roster;
 pub mod schools;
 pub mod sessions;

@@ -99,11 +99,14 @@ impl Store {
         Ok(())
     }
 
+    /// Store a pending request, keeping at most `keep` (the newest) per browser session.
     pub async fn insert_authorization_request(
         &self,
         r: &AuthorizationRequest,
         expires_at: DateTime<Utc>,
+        keep: i64,
     ) -> DbResult<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(&format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
@@ -123,6 +126,31 @@ impl Store {
         .bind(&r.locale)
         .bind(r.created_at)
         .bind(ts(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        // Oldest out first; the new request always stays (times are whole seconds, so
+        // several requests may share a `created_at`).
+        sqlx::query(
+            "DELETE FROM authorization_requests WHERE session_id = $1 AND id <> $2 \
+             AND id NOT IN (SELECT id FROM authorization_requests \
+             WHERE session_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC LIMIT $3)",
+        )
+        .bind(&r.session_id)
+        .bind(&r.id)
+        .bind((keep - 1).max(0))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Keep a session alive until at least `until` (an anonymous session that a new
+    /// authorization request reuses must outlive that request).
+    pub async fn extend_session(&self, id: &str, until: DateTime<Utc>) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE browser_sessions SET expires_at = $2 WHERE id = $1 AND expires_at < $2",
+        )
+        .bind(id)
+        .bind(ts(until))
         .execute(self.pool())
         .await?;
         Ok(())

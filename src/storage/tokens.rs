@@ -274,6 +274,25 @@ async fn insert_refresh(
 }
 
 impl Store {
+    /// RFC 7009: revoke a management token of `client_id`. Returns whether it was live.
+    pub async fn revoke_management_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE management_tokens SET revoked_at = $3 \
+             WHERE token_hash = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// RFC 7009: revoke one access token. Returns whether it was live.
     pub async fn revoke_access_token(
         &self,

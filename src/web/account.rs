@@ -13,7 +13,7 @@ use super::error::PageError;
 use super::i18n::Texts;
 use super::{no_store, session};
 use crate::domain::account::{age_on, Role};
-use crate::domain::policy::parent_may_consent_for;
+use crate::domain::policy::parent_may_change_grant;
 use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
 use crate::storage::from_ts;
@@ -115,13 +115,12 @@ pub async fn view_account_get(
         Some(Role::Parent) => {
             for child in state.store.children_of(&account.id).await? {
                 let grants = state.store.grants_about(&child.id, now).await?;
-                let minor = child
-                    .birth_date()
-                    .is_some_and(|b| parent_may_consent_for(age_on(b, now.date_naive())));
-                // A parent withdraws what a parent gave, for a child under 18; what a
-                // student of 16+ decided personally stays the student's decision.
+                // Without a known birth date we cannot establish that the child is under 16.
+                let age = child.birth_date().map(|b| age_on(b, now.date_naive()));
+                // A parent withdraws what a parent gave while the child is under 16; what the
+                // student decided personally stays the student's decision (UAVG art. 5).
                 people.push(person(&child, true, grants, english, |g| {
-                    minor && g.given_by_role == "parent"
+                    age.is_some_and(|age| parent_may_change_grant(&g.given_by_role, age))
                 }));
             }
         }
@@ -191,20 +190,19 @@ pub async fn view_account_withdraw(
     let Some(grant) = state.store.get_grant(grant_id).await? else {
         return Err(not_yours(english));
     };
-    // Who may withdraw: the student the grant is about, or a parent for a child under 18
-    // when a parent gave the consent.
+    // Who may withdraw: the student the grant is about, or a linked parent for a child under
+    // 16 when a parent gave the consent; never a parent over the student's own decision.
     let allowed = if grant.student_id == account_id {
         true
-    } else if grant.given_by_role == "parent"
-        && state
-            .store
-            .is_guardian(account_id, &grant.student_id)
-            .await?
+    } else if state
+        .store
+        .is_guardian(account_id, &grant.student_id)
+        .await?
     {
         let child = state.store.get_account(&grant.student_id).await?;
-        child
-            .and_then(|c| c.birth_date())
-            .is_some_and(|b| parent_may_consent_for(age_on(b, now.date_naive())))
+        child.and_then(|c| c.birth_date()).is_some_and(|b| {
+            parent_may_change_grant(&grant.given_by_role, age_on(b, now.date_naive()))
+        })
     } else {
         false
     };

@@ -12,13 +12,14 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::i18n::Texts;
 use super::login::{apply_language, pending_request, PageQuery};
-use super::{no_store, session};
+use super::{no_store_for, session};
 use crate::domain::account::Role;
+use crate::domain::policy::{Refusal, GIVEN_BY_PARENT, GIVEN_BY_STUDENT};
 use crate::domain::scope::ScopeSet;
 use crate::oauth::authorize::{
     decide, issue_code, respond, ChildIneligible, ConsentChoices, ErrorRedirect, Step,
 };
-use crate::storage::grants::Consent;
+use crate::storage::grants::{Consent, Recorded};
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::AppState;
 
@@ -111,6 +112,7 @@ fn render(
             name: c.child.name().full(),
             reason: c.ineligible.map(|reason| match reason {
                 ChildIneligible::Adult => t.child_not_eligible_adult,
+                ChildIneligible::DecidesPersonally => t.child_not_eligible_decides,
                 ChildIneligible::NotEnrolled => t.child_not_eligible_enrolment,
                 ChildIneligible::LinkClosed => t.child_not_eligible_link,
             }),
@@ -133,7 +135,7 @@ fn render(
         children,
     };
     let html = page.render().map_err(PageError::internal)?;
-    Ok((no_store(), Html(html)).into_response())
+    Ok((no_store_for(Some(&request.redirect_uri)), Html(html)).into_response())
 }
 
 /// `POST /consent`: record the decision.
@@ -206,7 +208,7 @@ pub async fn view_consent_post(
     };
     let now = state.now();
     let scopes = ScopeSet::parse_lossy(&request.scopes);
-    let (grant, changed) = state
+    let recorded = state
         .store
         .record_consent(
             Consent {
@@ -214,12 +216,27 @@ pub async fn view_consent_post(
                 client_id: &request.client_id,
                 scopes: &scopes,
                 given_by: &choices.account.id,
-                given_by_role: if actor.is_some() { "parent" } else { "student" },
+                given_by_role: if actor.is_some() {
+                    GIVEN_BY_PARENT
+                } else {
+                    GIVEN_BY_STUDENT
+                },
                 expires_at: now + Duration::days(state.config.grant_ttl_days),
             },
             now,
         )
         .await?;
+    // The student's own decision stands (the child may have turned 16 and consented since
+    // the page was shown): the parent is told so and nothing is issued.
+    let Recorded::Grant(grant, changed) = recorded else {
+        return respond(
+            &state,
+            &request,
+            &browser,
+            Step::Refuse(Refusal::ChildDecides),
+        )
+        .await;
+    };
     if changed {
         state.cache.changed(&state.store).await?;
     }

@@ -55,6 +55,18 @@ impl PageError {
     }
 
     /// The browser session is gone or was never there (cookies blocked, expired, other tab).
+    /// The password-hashing queue is full: nothing was checked, try again in a moment.
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ("Het is even te druk", "It is too busy right now"),
+            (
+                "Er wordt nu te veel tegelijk ingelogd. Je wachtwoord is niet gecontroleerd. Probeer het over een paar seconden opnieuw.",
+                "Too many people are signing in at once. Your password was not checked. Try again in a few seconds.",
+            ),
+        )
+    }
+
     pub fn session_expired() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -113,7 +125,17 @@ impl IntoResponse for PageError {
         };
         let page = ErrorPage { t, title, message };
         match page.render() {
-            Ok(html) => (self.status, super::no_store(), Html(html)).into_response(),
+            Ok(html) => {
+                let mut response = (self.status, super::no_store(), Html(html)).into_response();
+                // RFC 9110 §10.2.3: tell a busy 503 when to come back.
+                if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("1"),
+                    );
+                }
+                response
+            }
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");
                 (self.status, title.to_string()).into_response()

@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::i18n::Texts;
-use super::{no_store, session, throttle};
-use crate::crypto::password::verify_password;
+use super::{no_store_for, session, throttle};
+use crate::crypto::password::try_verify_password;
 use crate::oauth::authorize::request_expired;
+use crate::serve::ClientIp;
 use crate::storage::accounts::School;
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
 use crate::AppState;
@@ -148,7 +149,7 @@ async fn render(
     failure: Option<LoginFailure>,
 ) -> Result<Response, PageError> {
     let schools = state.store.list_schools().await?;
-    let (request_id, partner, school_hint, login_hint) = match purpose {
+    let (request_id, partner, school_hint, login_hint, redirect_uri) = match purpose {
         Purpose::Authorize(request) => {
             let partner = state
                 .store
@@ -161,9 +162,10 @@ async fn render(
                 partner,
                 request.school_hint.as_deref(),
                 request.login_hint.as_deref(),
+                Some(request.redirect_uri.as_str()),
             )
         }
-        Purpose::Account { .. } => ("", String::new(), None, None),
+        Purpose::Account { .. } => ("", String::new(), None, None, None),
     };
     let page = LoginPage {
         t: Texts::get(purpose.english()),
@@ -177,12 +179,13 @@ async fn render(
         blocked: failure == Some(LoginFailure::TooManyAttempts),
     };
     let html = page.render().map_err(PageError::internal)?;
-    Ok((no_store(), Html(html)).into_response())
+    Ok((no_store_for(redirect_uri), Html(html)).into_response())
 }
 
 /// `POST /login`
 pub async fn view_login_post(
     State(state): State<AppState>,
+    ip: ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -192,7 +195,8 @@ pub async fn view_login_post(
     let username = form.username.unwrap_or_default().trim().to_string();
     let password = form.password.unwrap_or_default();
 
-    if throttle::is_blocked(&state, &school, &username).await {
+    // Counted before anything is verified: past the limit no argon2 runs at all.
+    let Some(attempt) = throttle::admit(&state, &jar, ip, &school, &username).await else {
         tracing::info!(outcome = "throttled", "login attempt");
         let failure = Some(LoginFailure::TooManyAttempts);
         return render(
@@ -204,7 +208,7 @@ pub async fn view_login_post(
             failure,
         )
         .await;
-    }
+    };
     let account = if school.is_empty() || username.is_empty() {
         None
     } else {
@@ -219,13 +223,19 @@ pub async fn view_login_post(
         .as_ref()
         .filter(|a| a.may_log_in())
         .map(|a| a.password_hash.clone());
-    let verified = verify_password(password, usable_hash).await;
+    state
+        .argon2_verifications
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let verified = try_verify_password(password, usable_hash)
+        .await
+        .map_err(|_| PageError::busy().in_english(purpose.english()))?;
     let account = match account {
         Some(account) if verified => account,
-        _ => {
+        known => {
             // Neither the username nor the school goes into the log: they are personal data.
             tracing::info!(outcome = "failed", "login attempt");
-            throttle::record_failure(&state, &school, &username).await;
+            let lockable = known.as_ref().map(|_| (school.as_str(), username.as_str()));
+            throttle::failed(&state, &attempt, lockable).await;
             let failure = Some(LoginFailure::WrongCombination);
             return render(
                 &state,
@@ -239,7 +249,7 @@ pub async fn view_login_post(
         }
     };
     tracing::info!(outcome = "success", account = %account.id, "login");
-    throttle::record_success(&state, &school, &username).await;
+    let jar = throttle::succeeded(&state, attempt, jar).await;
 
     enter(&state, jar, &browser, &account.id, purpose).await
 }

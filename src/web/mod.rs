@@ -49,16 +49,81 @@ async fn stylesheet() -> impl IntoResponse {
 
 /// Headers for every page that carries a session or a CSRF token: never cached, never framed
 /// (clickjacking on the consent button), and nothing loaded from anywhere but ourselves.
+/// Forms post only to us (CSP `form-action 'self'`).
 pub fn no_store() -> [(HeaderName, HeaderValue); 4] {
+    no_store_for(None)
+}
+
+/// As [`no_store`], for a page whose form ends in a redirect to the partner: CSP
+/// `form-action` also allows the origin of that (registered, verified) redirect URI, since
+/// browsers apply `form-action` to the redirects that follow a submission too.
+pub fn no_store_for(redirect_uri: Option<&str>) -> [(HeaderName, HeaderValue); 4] {
+    let target = redirect_uri.and_then(form_target);
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
+        target.map(|t| format!(" {t}")).unwrap_or_default()
+    );
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                )
+            }),
         ),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ]
+}
+
+/// The CSP source for a redirect URI: its origin (`https://app.example`), or for a native
+/// app's private-use scheme (RFC 8252 §7.1) the scheme (`nl.example.app:`).
+fn form_target(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    let source = match url.origin() {
+        url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    // A CSP source list is split on spaces and ended by ';' or ','.
+    (!source.contains([' ', ';', ',', '\'', '"'])).then_some(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_targets_are_origins_or_schemes() {
+        assert_eq!(
+            form_target("http://127.0.0.1:9000/callback?x=1").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            form_target("nl.example.app:/oauth").as_deref(),
+            Some("nl.example.app:")
+        );
+        assert_eq!(form_target("not a url"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a redirect URI looks like, the CSP it produces stays one valid header
+        /// whose form-action names nothing but us and (at most) one more source.
+        #[test]
+        fn any_redirect_uri_gives_a_well_formed_csp(uri in ".{0,120}") {
+            let headers = no_store_for(Some(&uri));
+            let csp = headers[2].1.to_str().unwrap().to_string();
+            let form_action = csp
+                .split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with("form-action"))
+                .unwrap()
+                .to_string();
+            proptest::prop_assert!(form_action.split(' ').count() <= 3, "{}", form_action);
+            proptest::prop_assert_eq!(csp.split(';').count(), 6);
+        }
+    }
 }

@@ -10,6 +10,10 @@ use crate::storage::sessions::BrowserSession;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "pw_session";
+/// An anonymous session (before login) only carries the login form's CSRF token and the
+/// pending requests; it lives as long as a request does, so anonymous traffic is purged soon.
+/// Logging in always starts a new session with the full lifetime.
+pub const ANONYMOUS_TTL_SECS: i64 = crate::oauth::authorize::REQUEST_TTL_SECS;
 
 /// The session this browser presents, if it is known and not expired.
 pub async fn current(
@@ -38,7 +42,11 @@ pub async fn start(
     let secret = random_token();
     let id = random_token();
     let csrf = random_token();
-    let expires_at = now + Duration::seconds(state.config.session_ttl_secs);
+    let ttl = match account_id {
+        Some(_) => state.config.session_ttl_secs,
+        None => state.config.session_ttl_secs.min(ANONYMOUS_TTL_SECS),
+    };
+    let expires_at = now + Duration::seconds(ttl);
     state
         .store
         .create_session(
@@ -72,7 +80,17 @@ pub async fn current_or_start(
     jar: CookieJar,
 ) -> Result<(CookieJar, BrowserSession), PageError> {
     match current(state, &jar).await? {
-        Some(session) => Ok((jar, session)),
+        Some(mut session) => {
+            // Reused by a new request: an anonymous session must outlive it.
+            if session.account_id.is_none() {
+                let until = state.now() + Duration::seconds(ANONYMOUS_TTL_SECS);
+                if session.expires_at < storage_ts(until) {
+                    state.store.extend_session(&session.id, until).await?;
+                    session.expires_at = storage_ts(until);
+                }
+            }
+            Ok((jar, session))
+        }
         None => start(state, jar, None).await,
     }
 }

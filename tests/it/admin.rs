@@ -53,6 +53,12 @@ async fn openapi_description_matches_the_server(app: TestApp) {
         )
         .await;
     let closure_id = closure["id"].as_str().unwrap().to_string();
+    // A login lock for the lock operations' example (100001) to list and lift.
+    app.state
+        .store
+        .record_login_lock("12AB", "100001", now, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
 
     let mut operations = 0;
     for (template, item) in spec["paths"].as_object().unwrap() {
@@ -226,6 +232,8 @@ const KNOWN_OPERATIONS: &[(&str, &str)] = &[
     ("PUT", "/api/admin/partners/{client_id}/accreditation"),
     ("POST", "/api/admin/schools/{brin}/activation-codes"),
     ("GET", "/api/admin/schools/{brin}/audit"),
+    ("GET", "/api/admin/schools/{brin}/locks"),
+    ("DELETE", "/api/admin/schools/{brin}/locks/{username}"),
     ("POST", "/api/admin/schools/{brin}/roster"),
     ("GET", "/api/admin/schools/{brin}/closures"),
     ("POST", "/api/admin/schools/{brin}/closures"),

@@ -14,6 +14,8 @@ use serde_json::Value;
 use sqlx::Connection;
 
 pub const PASSWORD: &str = "welkom-demo-2026";
+/// Opens `/metrics` on the test servers' main listener.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
 pub const STUDYSPACE: (&str, &str) = ("studyspace-demo", "studyspace-demo-secret");
 pub const HUISWERKHULP: (&str, &str) = ("huiswerkhulp-demo", "huiswerkhulp-demo-secret");
@@ -128,9 +130,15 @@ pub fn start_of_test() -> chrono::DateTime<Utc> {
 
 impl TestApp {
     pub async fn spawn_sqlite() -> TestApp {
+        Self::spawn_sqlite_with(|_| {}).await
+    }
+
+    /// A server on SQLite with some configuration changed (limits, timeouts).
+    pub async fn spawn_sqlite_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        capture_logs();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let mut app = Self::spawn(&url).await;
+        let mut app = Self::spawn_instance_with(&url, None, true, tweak).await;
         app._sqlite_dir = Some(dir);
         app
     }
@@ -144,7 +152,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         capture_logs();
-        let mut app = Self::spawn_instance_with(&url, None, false).await;
+        let mut app = Self::spawn_instance_with(&url, None, false, |_| {}).await;
         app._sqlite_dir = Some(dir);
         app
     }
@@ -152,7 +160,7 @@ impl TestApp {
     /// A server over a fresh, empty PostgreSQL database (no demo data).
     pub async fn spawn_postgres_empty() -> Option<TestApp> {
         let (admin_url, name, url) = fresh_postgres_database().await?;
-        let mut app = Self::spawn_instance_with(&url, None, false).await;
+        let mut app = Self::spawn_instance_with(&url, None, false, |_| {}).await;
         app._postgres = Some(PostgresDb { admin_url, name });
         Some(app)
     }
@@ -176,24 +184,21 @@ impl TestApp {
         Some(app)
     }
 
-    async fn spawn(database_url: &str) -> TestApp {
-        capture_logs();
-        Self::spawn_instance(database_url, None).await
-    }
-
     /// Another server process on the same database (and, if given, the same Redis).
     pub async fn spawn_instance(database_url: &str, redis: Option<(&str, &str)>) -> TestApp {
-        Self::spawn_instance_with(database_url, redis, true).await
+        Self::spawn_instance_with(database_url, redis, true, |_| {}).await
     }
 
     async fn spawn_instance_with(
         database_url: &str,
         redis: Option<(&str, &str)>,
         with_demo: bool,
+        tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let issuer = format!("http://127.0.0.1:{port}");
+        let address = listener.local_addr().unwrap();
         let mut config = Config {
             issuer: issuer.clone(),
             database_url: database_url.to_string(),
@@ -202,8 +207,10 @@ impl TestApp {
             redis_namespace: redis
                 .map(|(_, ns)| ns.to_string())
                 .unwrap_or_else(|| "poortwachter".into()),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Config::default()
         };
+        tweak(&mut config);
         config.normalise();
         let clock = ManualClock::new(start_of_test());
         let state = prepare_state(config, Arc::new(clock.clone()))
@@ -217,12 +224,30 @@ impl TestApp {
             .unwrap();
         tokio::spawn(app.run_until_stopped());
         TestApp {
-            issuer,
+            issuer: format!("http://{address}"),
             state,
             clock,
             _sqlite_dir: None,
             _postgres: None,
         }
+    }
+
+    /// `/metrics` as the scraper reads it.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .backchannel()
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    /// The port the server listens on (the issuer may name another address).
+    pub fn issuer_port(&self) -> u16 {
+        url::Url::parse(&self.issuer).unwrap().port().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

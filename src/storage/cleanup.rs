@@ -1,0 +1,107 @@
+//! Deleting what has expired: browser sessions, pending authorization requests, codes,
+//! tokens and management tokens. In small batches, so the purge never holds a long lock or a
+//! long transaction next to the requests it shares the database with.
+
+use chrono::{DateTime, Utc};
+
+use super::{ts, DbResult, Store};
+
+/// Rows per `DELETE` statement.
+pub const BATCH: i64 = 500;
+/// Statements per table per run: a backlog is worked off over several runs instead of in
+/// one long burst.
+const MAX_BATCHES_PER_RUN: usize = 20;
+/// Codes and tokens are kept a while past their expiry, so a late replay is still recognised
+/// as one in the log rather than as an unknown value.
+pub const TOKEN_RETENTION_SECS: i64 = 3600;
+
+/// One table the purge works on: its key and which of its rows are expired at `$1`.
+struct Purge {
+    table: &'static str,
+    key: &'static str,
+    expired: &'static str,
+    retention_secs: i64,
+}
+
+const PURGES: &[Purge] = &[
+    Purge {
+        table: "browser_sessions",
+        key: "id",
+        expired: "expires_at <= $1",
+        retention_secs: 0,
+    },
+    Purge {
+        table: "authorization_requests",
+        key: "id",
+        expired: "expires_at <= $1",
+        retention_secs: 0,
+    },
+    Purge {
+        table: "authorization_codes",
+        key: "code_hash",
+        expired: "expires_at <= $1",
+        retention_secs: TOKEN_RETENTION_SECS,
+    },
+    Purge {
+        table: "refresh_tokens",
+        key: "token_hash",
+        expired: "expires_at <= $1",
+        retention_secs: TOKEN_RETENTION_SECS,
+    },
+    // The newest access token of each grant stays: "Mijn apps" shows when the partner last
+    // received access (transparency about where the child's data went).
+    Purge {
+        table: "access_tokens",
+        key: "token_hash",
+        expired: "expires_at <= $1 AND issued_at < \
+                  (SELECT MAX(n.issued_at) FROM access_tokens n WHERE n.grant_id = access_tokens.grant_id)",
+        retention_secs: TOKEN_RETENTION_SECS,
+    },
+    Purge {
+        table: "login_locks",
+        key: "school_brin || ' ' || username",
+        expired: "expires_at <= $1",
+        retention_secs: 0,
+    },
+    Purge {
+        table: "management_tokens",
+        key: "token_hash",
+        expired: "expires_at <= $1",
+        retention_secs: TOKEN_RETENTION_SECS,
+    },
+];
+
+impl Store {
+    /// Delete expired rows; returns how many per table (tables with none are left out).
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> DbResult<Vec<(&'static str, u64)>> {
+        let mut purged = Vec::new();
+        for purge in PURGES {
+            let cutoff = ts(now) - purge.retention_secs;
+            // `DELETE … LIMIT` exists on neither backend by default; a keyed sub-select does.
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE {expired} LIMIT $2)",
+                table = purge.table,
+                key = purge.key,
+                expired = purge.expired,
+            );
+            let mut total = 0;
+            for _ in 0..MAX_BATCHES_PER_RUN {
+                let done = sqlx::query(&sql)
+                    .bind(cutoff)
+                    .bind(BATCH)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
+                total += done;
+                if done < u64::try_from(BATCH).unwrap_or(u64::MAX) {
+                    break;
+                }
+            }
+            if total > 0 {
+                purged.push((purge.table, total));
+            }
+        }
+        Ok(purged)
+    }
+}

@@ -1,0 +1,326 @@
+//! Bounded resources: idle sockets are closed and cannot starve the server, connections are
+//! capped, `/authorize` parameters have length limits, anonymous requests do not fill the
+//! database, and expired rows are purged.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{stream, StreamExt};
+use poortwachter::clock::Clock;
+use reqwest::StatusCode;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use crate::helpers::{Browser, Callback, Outcome, TestApp, STUDYSPACE};
+use crate::on_every_backend;
+
+/// Raise this process's descriptor limit to the hard limit; returns the hard limit.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    #[allow(clippy::unnecessary_cast)]
+    let hard = limit.rlim_max as u64;
+    hard
+}
+
+async fn healthz_within_a_second(app: &TestApp) {
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(1),
+        app.backchannel().get(app.url("/healthz")).send(),
+    )
+    .await
+    .expect("/healthz answers within a second")
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// Wait until the server has closed every one of `sockets` (EOF or reset).
+async fn all_closed_by_server(sockets: Vec<TcpStream>, within: Duration) -> usize {
+    let closed = stream::iter(sockets)
+        .map(|mut socket| async move {
+            let mut buf = [0u8; 1];
+            matches!(
+                tokio::time::timeout(within, socket.read(&mut buf)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            )
+        })
+        .buffer_unordered(2048)
+        .filter(|closed| std::future::ready(*closed))
+        .count()
+        .await;
+    closed
+}
+
+/// The probe's attack: many half-open sockets. The server in this test and its clients share
+/// one process and its descriptor limit, so the count is 20,000 where the limit allows and
+/// fewer where it does not (CI containers often cap at 20,000 descriptors for both sides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
+    let hard = raise_fd_limit();
+    let count = 20_000usize.min(usize::try_from(hard.saturating_sub(8_000) / 2).unwrap());
+    assert!(
+        count >= 1_000,
+        "descriptor limit {hard} is too low for this test"
+    );
+    let app = TestApp::spawn_sqlite_with(|c| c.header_read_timeout_secs = 3).await;
+    let address = app.issuer.trim_start_matches("http://").to_string();
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        idle.push(TcpStream::connect(&address).await.unwrap());
+    }
+    healthz_within_a_second(&app).await;
+
+    // Idle connections are closed by the server after the header-read timeout.
+    let closed = all_closed_by_server(idle, Duration::from_secs(10)).await;
+    assert_eq!(closed, count, "every idle socket was closed by the server");
+    healthz_within_a_second(&app).await;
+}
+
+/// A keep-alive connection that goes quiet is closed too (the same timer runs between
+/// requests), and so is one that sends half a request head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_keep_alive_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_sqlite_with(|c| c.header_read_timeout_secs = 1).await;
+    let address = app.issuer.trim_start_matches("http://").to_string();
+    let mut kept = TcpStream::connect(&address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    let mut slow = TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        all_closed_by_server(vec![kept, slow], Duration::from_secs(5)).await,
+        2
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// Beyond the cap a connection is closed at once (no descriptor held for it); once idle
+/// ones time out, the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused_and_the_server_recovers() {
+    let app = TestApp::spawn_sqlite_with(|c| {
+        c.max_connections = 16;
+        c.header_read_timeout_secs = 2;
+    })
+    .await;
+    let address = app.issuer.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..16 {
+        idle.push(TcpStream::connect(&address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let extra = TcpStream::connect(&address).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        all_closed_by_server(vec![extra], Duration::from_secs(1)).await,
+        1,
+        "the connection over the cap is closed"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(all_closed_by_server(idle, Duration::from_secs(5)).await, 16);
+    healthz_within_a_second(&app).await;
+}
+
+async fn over_long_authorize_parameters_are_invalid_requests(app: TestApp) {
+    let browser = app.browser();
+    // Beyond a limit, after the client is verified: invalid_request back to the client,
+    // naming the parameter, without echoing the over-long state.
+    for (name, max) in [
+        ("state", 512),
+        ("nonce", 512),
+        ("login_hint", 256),
+        ("code_challenge", 128),
+        ("acr_values", 256),
+        ("scope", 512),
+    ] {
+        let authorization = app
+            .authorization(STUDYSPACE.0, "openid rooster")
+            .set(name, &"a".repeat(max + 1));
+        let callback = browser.open(&authorization.url()).await.callback();
+        assert_eq!(callback.get("error"), Some("invalid_request"), "{name}");
+        assert_eq!(
+            callback.get("error_description"),
+            Some(format!("{name} is longer than {max} bytes").as_str())
+        );
+        assert_eq!(callback.get("state"), None);
+    }
+    // At the limit the request goes ahead (to the login page).
+    let at_limit = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("state", &"s".repeat(512))
+        .set("nonce", &"n".repeat(512));
+    let page = browser.open(&at_limit.url()).await.page();
+    assert!(page.html.contains("name=\"password\""));
+
+    // Client id and redirect URI are checked before anything: a page, never a redirect.
+    for (name, len) in [("client_id", 129), ("redirect_uri", 2049)] {
+        let authorization = app
+            .authorization(STUDYSPACE.0, "openid rooster")
+            .set(name, &"x".repeat(len));
+        let page = browser.open(&authorization.url()).await.page();
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.html.contains(name), "{}", page.html);
+    }
+    // A query beyond 16 KiB is refused as a whole.
+    let huge = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("x-padding", &"p".repeat(17 * 1024));
+    let page = browser.open(&huge.url()).await.page();
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+/// Rows and bytes the browser flow has stored before login.
+async fn pending_storage(app: &TestApp) -> (i64, i64) {
+    let (requests, request_bytes): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(id) + LENGTH(session_id) + LENGTH(client_id) \
+         + LENGTH(redirect_uri) + LENGTH(scopes) + COALESCE(LENGTH(state), 0) \
+         + COALESCE(LENGTH(nonce), 0) + LENGTH(code_challenge) + COALESCE(LENGTH(login_hint), 0) \
+         + COALESCE(LENGTH(school_hint), 0) + 64), 0) FROM authorization_requests",
+    )
+    .fetch_one(app.state.store.pool())
+    .await
+    .unwrap();
+    let (sessions, session_bytes): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(id) + LENGTH(cookie_hash) + LENGTH(csrf_token) \
+         + 48), 0) FROM browser_sessions",
+    )
+    .fetch_one(app.state.store.pool())
+    .await
+    .unwrap();
+    (requests + sessions, request_bytes + session_bytes)
+}
+
+async fn anonymous_authorize_requests_do_not_fill_the_database(app: TestApp) {
+    let (rows_before, bytes_before) = pending_storage(&app).await;
+    // 1,000 cookieless requests with huge parameters (the probe used a 60 KB state), and
+    // 1,000 more just over the state limit: nothing is stored for either.
+    let app = &app;
+    let outcomes: Vec<bool> = stream::iter(0..2_000)
+        .map(|i| async move {
+            let state = if i % 2 == 0 {
+                "s".repeat(60 * 1024)
+            } else {
+                "s".repeat(513)
+            };
+            // Every fourth also has a login hint that takes the head past 64 KiB.
+            let hint = if i % 4 == 0 { 10_000 } else { 200 };
+            let url = app
+                .authorization(STUDYSPACE.0, "openid rooster")
+                .set("state", &state)
+                .set("login_hint", &"h".repeat(hint))
+                .url();
+            // Beyond 64 KiB of request head the server answers 431 and closes, possibly
+            // before the client finished writing: that refusal shows as a send error.
+            match app.backchannel().get(url).send().await {
+                Ok(response) => {
+                    response.status().is_client_error() || response.status().is_redirection()
+                }
+                Err(e) => i % 4 == 0 && !e.is_timeout(),
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(outcomes.iter().all(|refused| *refused));
+    assert_eq!(pending_storage(app).await, (rows_before, bytes_before));
+
+    // 1,000 requests at the limits from one browser: its session is reused and only the
+    // newest pending requests are kept.
+    let browser: Browser = app.browser();
+    for _ in 0..1_000 {
+        let url = app
+            .authorization(STUDYSPACE.0, "openid rooster")
+            .set("state", &"s".repeat(512))
+            .set("nonce", &"n".repeat(512))
+            .set("login_hint", &"h".repeat(256))
+            .url();
+        match browser.open(&url).await {
+            Outcome::Page(page) => assert_eq!(page.status, 200),
+            Outcome::Left(location) => panic!("{:?}", Callback::parse(&location)),
+        }
+    }
+    let (rows, bytes) = pending_storage(app).await;
+    assert!(rows - rows_before <= 11, "{rows} rows");
+    assert!(
+        bytes - bytes_before < 1024 * 1024,
+        "grew by {} bytes",
+        bytes - bytes_before
+    );
+
+    // After expiry the purge deletes them, and says so in /metrics.
+    app.clock.advance(chrono::Duration::minutes(31));
+    let purged = poortwachter::purge_expired_rows(&app.state).await.unwrap();
+    assert!(purged >= 2, "{purged}");
+    assert_eq!(
+        pending_storage(app).await.0,
+        0,
+        "purged {purged}, left {:?}",
+        pending_storage(app).await
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("poortwachter_purged_rows_total{table=\"authorization_requests\"}"),
+        "{metrics}"
+    );
+}
+
+/// Expired codes and tokens go too, after a grace period; the newest access token of each
+/// grant stays so "Mijn apps" still says when the partner last received access.
+async fn expired_codes_and_tokens_are_purged(app: TestApp) {
+    app.sara_tokens("openid rooster").await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.sara_tokens("openid rooster").await;
+    let count = |table: &'static str| {
+        let pool = app.state.store.pool().clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(count("access_tokens").await, 2);
+    assert_eq!(count("authorization_codes").await, 2);
+    app.management_token("beheer-12ab-demo").await;
+    // Past the 8-hour browser session too.
+    app.clock.advance(chrono::Duration::hours(9));
+    poortwachter::purge_expired_rows(&app.state).await.unwrap();
+    assert_eq!(count("authorization_codes").await, 0);
+    assert_eq!(count("access_tokens").await, 1, "the newest stays");
+    assert_eq!(count("management_tokens").await, 0);
+    assert_eq!(count("refresh_tokens").await, 0, "no offline_access asked");
+    assert_eq!(count("browser_sessions").await, 0);
+    let now = app.clock.now();
+    let sara = app
+        .state
+        .store
+        .find_account_by_login("12AB", "100002")
+        .await
+        .unwrap()
+        .unwrap();
+    let views = app.state.store.grants_about(&sara.id, now).await.unwrap();
+    assert!(views[0].last_token_at.is_some());
+}
+
+on_every_backend!(
+    over_long_authorize_parameters_are_invalid_requests,
+    anonymous_authorize_requests_do_not_fill_the_database,
+    expired_codes_and_tokens_are_purged,
+);
