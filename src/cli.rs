@@ -415,7 +415,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => {
             let state = console_state(config).await?;
-            let role = role.as_deref().and_then(crate::domain::account::Role::parse);
+            let role = role
+                .as_deref()
+                .and_then(crate::domain::account::Role::parse);
             return crate::onboarding::activation::run_cli(
                 &state,
                 &school,

@@ -12,6 +12,8 @@ pub struct OAuthError {
     error: &'static str,
     description: Option<String>,
     www_authenticate: Option<String>,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on a `503`.
+    retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -28,6 +30,7 @@ impl OAuthError {
             error,
             description: Some(description.into()),
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl OAuthError {
             error: "invalid_request",
             description: Some("bearer token required".into()),
             www_authenticate: Some(r#"Bearer realm="poortwachter""#.into()),
+            retry_after: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl OAuthError {
             www_authenticate: Some(
                 r#"Bearer realm="poortwachter", error="invalid_token", error_description="the access token is not active""#.into(),
             ),
+            retry_after: None,
         }
     }
 
@@ -93,6 +98,7 @@ impl OAuthError {
             www_authenticate: Some(format!(
                 r#"Bearer realm="poortwachter", error="insufficient_scope", scope="{scope}""#
             )),
+            retry_after: None,
         }
     }
 
@@ -104,6 +110,20 @@ impl OAuthError {
             error: "server_error",
             description: None,
             www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
+    /// The database cannot be reached right now: `503` with `Retry-After`, so the caller
+    /// retries instead of treating it as a failure of its request (RFC 6749 §4.1.2.1 names
+    /// the code `temporarily_unavailable`).
+    pub fn unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: Some("the service is temporarily unavailable, try again".into()),
+            www_authenticate: None,
+            retry_after: Some(crate::storage::RETRY_AFTER_SECS),
         }
     }
 
@@ -114,7 +134,12 @@ impl OAuthError {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
-        OAuthError::internal(e)
+        if crate::storage::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable at an OAuth endpoint");
+            OAuthError::unavailable()
+        } else {
+            OAuthError::internal(e)
+        }
     }
 }
 
@@ -142,6 +167,9 @@ impl IntoResponse for OAuthError {
             .and_then(|c| HeaderValue::from_str(&c).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -194,6 +194,7 @@ async fn exchange_code(
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
+        Err(RedeemError::Unavailable) => return Err(OAuthError::unavailable()),
     }
     Ok(issued.into_response(state, id_token, &scopes))
 }
@@ -309,6 +310,7 @@ async fn refresh(
             return Err(OAuthError::invalid_grant("refresh token already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
+        Err(RedeemError::Unavailable) => return Err(OAuthError::unavailable()),
     }
     Ok(issued.into_response(state, id_token, &scopes))
 }
