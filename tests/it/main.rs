@@ -14,3 +14,4 @@ mod pages;
 mod policy;
 mod registrations;
 mod tokens;
+mod unavailable;
