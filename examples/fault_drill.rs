@@ -985,8 +985,8 @@ impl Check {
 fn render(reports: &[(Arc<Drill>, Vec<Check>)]) -> (String, bool) {
     let mut out = String::from(
         "| drill | sent | acknowledged | failed fast (503 / refused) | refused (4xx) | no answer | \
-         5xx other than 503 | hung | cut mid-write | checked afterwards | lost | answered wrong |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         5xx other than 503 | hung | cut mid-write | half-done | checked afterwards | lost | answered wrong |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut passed = true;
     let mut notes = String::new();
@@ -995,7 +995,7 @@ fn render(reports: &[(Arc<Drill>, Vec<Check>)]) -> (String, bool) {
         let s = drill.stats();
         let cuts_expected = drill.cuts_expected.load(Ordering::SeqCst);
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             drill.name,
             s.sent,
             s.acknowledged,
@@ -1009,6 +1009,7 @@ fn render(reports: &[(Arc<Drill>, Vec<Check>)]) -> (String, bool) {
             } else {
                 s.cut_mid_write.to_string()
             },
+            s.half_done,
             s.checked,
             s.lost,
             s.wrong
