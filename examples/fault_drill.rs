@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use poortwachter::clock::{Clock, SystemClock};
-use poortwachter::crypto::tokens::{hash_token, random_token};
+use poortwachter::crypto::tokens::{hash_token, random_token, sha256_b64url};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug, Clone)]
@@ -63,6 +63,8 @@ const SCHOOL: &str = "12AB";
 /// answers while the drill reads.
 const CLOSURE_SCHOOL: &str = "34CD";
 const PARTNER: &str = "studyspace-demo";
+const PARTNER_SECRET: &str = "studyspace-demo-secret";
+const PARTNER_REDIRECT: &str = "http://127.0.0.1:9000/callback";
 const RESOURCE_SERVER: (&str, &str) = ("schooldata-api-demo", "schooldata-api-demo-secret");
 const SCHOOL_MANAGER: (&str, &str) = ("beheer-12ab-demo", "beheer-12ab-demo-secret");
 const PLATFORM: (&str, &str) = ("platform-demo", "platform-demo-secret");
@@ -407,6 +409,8 @@ struct Stats {
     /// Reads that answered against the facts (see [`Freshness`]).
     wrong: u64,
     checked: u64,
+    /// What was checked: tokens, closures, link switches, partner flows.
+    kinds: [u64; 4],
 }
 
 /// One acknowledged write, to look for afterwards.
@@ -417,6 +421,9 @@ enum Written {
     Closure { id: String, reason: String },
     /// A link switched open or closed: its audit row must be there.
     Link { reason: String },
+    /// The partner flow (login, consent, code exchange) for Lotte: the grant and the tokens
+    /// must be there (the access token introspects as active, the refresh token is stored).
+    Partner { access: String, refresh: String },
 }
 
 struct Drill {
@@ -474,31 +481,20 @@ impl Drill {
         self.with(|s| s.sent += 1);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
-        let result = request.send().await;
-        let outcome = match result {
-            Ok(response) => {
-                let status = response.status();
-                let body = response.json::<Value>().await;
-                let took = started.elapsed();
-                if status.is_success() {
-                    match body {
-                        Ok(body) => Outcome::Acknowledged(body),
-                        // The status line arrived but the body did not: not acknowledged.
-                        Err(_) => Outcome::NoAnswer,
-                    }
-                } else if status.as_u16() == 503 {
-                    Outcome::FailedFast(took)
-                } else if status.is_server_error() {
-                    Outcome::ServerError(took)
-                } else {
-                    Outcome::Refused(took)
-                }
-            }
-            Err(e) if e.is_connect() => Outcome::FailedFast(started.elapsed()),
-            Err(e) if e.is_timeout() => Outcome::Hung,
-            Err(_) => Outcome::NoAnswer,
+        let outcome = match step(request).await {
+            Ok(response) => match response.json::<Value>().await {
+                Ok(body) if started.elapsed() < CLIENT_TIMEOUT => Outcome::Acknowledged(body),
+                // The status line arrived but the body did not: not acknowledged.
+                _ => Outcome::NoAnswer,
+            },
+            Err(outcome) => outcome,
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.count(outcome)
+    }
+
+    /// Count an outcome (the request was already counted as sent).
+    fn count(&self, outcome: Outcome) -> Sent {
         self.with(|s| match &outcome {
             Outcome::Acknowledged(_) => s.acknowledged += 1,
             Outcome::FailedFast(took) | Outcome::Refused(took) | Outcome::ServerError(took) => {
@@ -520,6 +516,29 @@ impl Drill {
             Outcome::FailedFast(_) | Outcome::Refused(_) | Outcome::ServerError(_) => Sent::Refused,
             Outcome::NoAnswer | Outcome::Hung => Sent::Unanswered,
         }
+    }
+}
+
+/// One HTTP exchange: the response when it is 2xx or 3xx, else how it failed.
+async fn step(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Outcome> {
+    let started = Instant::now();
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let took = started.elapsed();
+            if status.is_success() || status.is_redirection() {
+                Ok(response)
+            } else if status.as_u16() == 503 {
+                Err(Outcome::FailedFast(took))
+            } else if status.is_server_error() {
+                Err(Outcome::ServerError(took))
+            } else {
+                Err(Outcome::Refused(took))
+            }
+        }
+        Err(e) if e.is_connect() => Err(Outcome::FailedFast(started.elapsed())),
+        Err(e) if e.is_timeout() => Err(Outcome::Hung),
+        Err(_) => Err(Outcome::NoAnswer),
     }
 }
 
@@ -564,8 +583,9 @@ async fn wait_recovered(drill: &Drill, since: Instant) -> Option<Duration> {
 // ---------------------------------------------------------------------------------------
 // Load
 
-/// Writers of two kinds: management tokens (`client_credentials`) and audited admin changes
-/// (scope closures), each with a unique reason so an unanswered one can be looked up.
+/// Writers of three kinds: management tokens (`client_credentials`), audited admin changes
+/// (scope closures, each with a unique reason so an unanswered one can be looked up), and the
+/// partner flow (a grant and its tokens).
 struct Load {
     stop: Arc<AtomicBool>,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -636,6 +656,29 @@ impl Load {
                 }
             }));
         }
+        let (writer, stop, base) = (Arc::clone(drill), Arc::clone(&stopped), base.to_string());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                writer.with(|s| s.sent += 1);
+                let outcome = match partner_flow(&base).await {
+                    Ok(body) => Outcome::Acknowledged(body),
+                    Err(outcome) => outcome,
+                };
+                if let Sent::Acknowledged(body) = writer.count(outcome) {
+                    match (
+                        body["access_token"].as_str(),
+                        body["refresh_token"].as_str(),
+                    ) {
+                        (Some(access), Some(refresh)) => writer.remember(Written::Partner {
+                            access: access.to_string(),
+                            refresh: refresh.to_string(),
+                        }),
+                        _ => writer.with(|s| s.wrong += 1),
+                    }
+                }
+                tokio::time::sleep(pause * 5).await;
+            }
+        }));
         Self {
             stop: stopped,
             workers,
@@ -648,6 +691,145 @@ impl Load {
             let _ = worker.await;
         }
     }
+}
+
+/// Lotte (18, consents herself) connects Studyspace in a fresh browser: authorize, log in,
+/// consent when asked, and the partner exchanges the code. The token response, or how the
+/// first failing step failed.
+async fn partner_flow(base: &str) -> Result<Value, Outcome> {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(CLIENT_TIMEOUT)
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|_| Outcome::NoAnswer)?;
+    let refused = Outcome::Refused(Duration::ZERO);
+    let verifier = random_token();
+    let challenge = sha256_b64url(verifier.as_bytes());
+    let authorize = format!(
+        "{base}/authorize?response_type=code&client_id={PARTNER}&redirect_uri={}\
+         &scope=openid%20rooster%20offline_access&state=drill&code_challenge={challenge}\
+         &code_challenge_method=S256",
+        url_encode(PARTNER_REDIRECT)
+    );
+    let login = match follow(&browser, base, browser.get(&authorize)).await? {
+        Page::Html(html) if html.contains("name=\"password\"") => html,
+        _ => return Err(refused),
+    };
+    let fields = [
+        ("csrf", input(&login, "csrf")),
+        ("request", input(&login, "request")),
+        ("school", SCHOOL.to_string()),
+        ("username", "100003".to_string()),
+        ("password", poortwachter::demo::DEMO_PASSWORD.to_string()),
+    ];
+    let callback = match follow(
+        &browser,
+        base,
+        browser.post(format!("{base}/login")).form(&fields),
+    )
+    .await?
+    {
+        Page::Left(location) => location,
+        Page::Html(consent) if consent.contains("decision") => {
+            let fields = [
+                ("csrf", input(&consent, "csrf")),
+                ("request", input(&consent, "request")),
+                ("decision", "approve".to_string()),
+            ];
+            match follow(
+                &browser,
+                base,
+                browser.post(format!("{base}/consent")).form(&fields),
+            )
+            .await?
+            {
+                Page::Left(location) => location,
+                Page::Html(_) => return Err(refused),
+            }
+        }
+        Page::Html(_) => return Err(refused),
+    };
+    let code = url::Url::parse(&callback)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.to_string())
+        })
+        .ok_or(Outcome::Refused(Duration::ZERO))?;
+    let started = Instant::now();
+    let response = step(
+        browser
+            .post(format!("{base}/token"))
+            .basic_auth(PARTNER, Some(PARTNER_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", PARTNER_REDIRECT),
+                ("code_verifier", verifier.as_str()),
+            ]),
+    )
+    .await?;
+    match response.json::<Value>().await {
+        Ok(body) if started.elapsed() < CLIENT_TIMEOUT => Ok(body),
+        _ => Err(Outcome::NoAnswer),
+    }
+}
+
+enum Page {
+    Html(String),
+    /// Sent away from the server (to the partner's redirect URI).
+    Left(String),
+}
+
+/// Follow the server's own redirects until a page or a redirect that leaves the server.
+async fn follow(
+    browser: &reqwest::Client,
+    base: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Page, Outcome> {
+    let mut response = step(request).await?;
+    for _ in 0..10 {
+        if !response.status().is_redirection() {
+            return response
+                .text()
+                .await
+                .map(Page::Html)
+                .map_err(|_| Outcome::NoAnswer);
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let next = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+        if !next.starts_with(base) {
+            return Ok(Page::Left(next));
+        }
+        response = step(browser.get(&next)).await?;
+    }
+    Err(Outcome::Refused(Duration::ZERO))
+}
+
+/// The value of the hidden input `name` in `html`.
+fn input(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn url_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Polls `/readyz`, remembering when each probe was sent, when it was answered, and what it
@@ -855,9 +1037,16 @@ async fn verify(ctx: &Ctx, base: &str, db: &sqlx::PgPool, drill: &Drill) -> anyh
     let audited_reasons: HashSet<String> =
         audited.iter().filter_map(|(_, _, r)| r.clone()).collect();
 
+    let refresh_tokens: HashSet<String> =
+        sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .collect();
     let written = std::mem::take(&mut *drill.written.lock().unwrap_or_else(|e| e.into_inner()));
     let mut lost = 0;
     let mut tokens = Vec::new();
+    let mut partner_tokens = Vec::new();
     for write in &written {
         match write {
             Written::Token(token) => tokens.push(token.clone()),
@@ -875,6 +1064,20 @@ async fn verify(ctx: &Ctx, base: &str, db: &sqlx::PgPool, drill: &Drill) -> anyh
                     lost += 1;
                 }
             }
+            Written::Partner { access, refresh } => {
+                if refresh_tokens.contains(&hash_token(refresh)) {
+                    partner_tokens.push(access.clone());
+                } else {
+                    lost += 1;
+                }
+            }
+        }
+    }
+    // Every acknowledged partner access token introspects as active: its grant and the token
+    // are both there.
+    for token in &partner_tokens {
+        if !introspects_active(&ctx.http, base, token).await {
+            lost += 1;
         }
     }
     // Every acknowledged management token must still open the admin API.
@@ -930,7 +1133,17 @@ async fn verify(ctx: &Ctx, base: &str, db: &sqlx::PgPool, drill: &Drill) -> anyh
         .chain(unacknowledged.iter().map(|(reason, _)| reason))
         .filter(|reason| done(reason) && !audited_reasons.contains(*reason))
         .count() as u64;
+    let mut kinds = [0u64; 4];
+    for write in &written {
+        kinds[match write {
+            Written::Token(_) => 0,
+            Written::Closure { .. } => 1,
+            Written::Link { .. } => 2,
+            Written::Partner { .. } => 3,
+        }] += 1;
+    }
     drill.with(|s| {
+        s.kinds = kinds;
         s.lost += lost;
         s.checked += written.len() as u64;
         s.cut_mid_write += cut;
@@ -938,6 +1151,27 @@ async fn verify(ctx: &Ctx, base: &str, db: &sqlx::PgPool, drill: &Drill) -> anyh
         s.half_done += half_done;
     });
     Ok(())
+}
+
+async fn introspects_active(http: &reqwest::Client, base: &str, token: &str) -> bool {
+    for _ in 0..20 {
+        let response = http
+            .post(format!("{base}/introspect"))
+            .basic_auth(RESOURCE_SERVER.0, Some(RESOURCE_SERVER.1))
+            .form(&[("token", token)])
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => {
+                return r
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["active"] == Value::Bool(true));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    false
 }
 
 /// Does the admin API accept this token? Rate limits (429) are waited out.
@@ -1022,8 +1256,15 @@ fn render(reports: &[(Arc<Drill>, Vec<Check>)]) -> (String, bool) {
                 "every acknowledged write is there afterwards",
                 s.lost == 0 && s.acknowledged > 0 && s.checked == s.acknowledged,
                 format!(
-                    "{} acknowledged, {} checked, {} lost",
-                    s.acknowledged, s.checked, s.lost
+                    "{} acknowledged, {} checked ({} management tokens, {} audited closures, \
+                     {} link switches, {} partner flows with grant and tokens), {} lost",
+                    s.acknowledged,
+                    s.checked,
+                    s.kinds[0],
+                    s.kinds[1],
+                    s.kinds[2],
+                    s.kinds[3],
+                    s.lost
                 ),
             ),
             Check::new(
