@@ -79,7 +79,10 @@ macro_rules! roster_files {
     };
 }
 
-const DEMO_ROSTERS: [(&str, [(&str, &[u8]); 4]); 2] = [
+/// One school's shipped OneRoster files: (file name, contents).
+type RosterFiles = [(&'static str, &'static [u8]); 4];
+
+const DEMO_ROSTERS: [(&str, RosterFiles); 2] = [
     ("12AB", roster_files!("12AB")),
     ("34CD", roster_files!("34CD")),
 ];

@@ -284,13 +284,14 @@ async fn shutdown_signal() {
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+            Ok(mut terminate) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = terminate.recv() => {}
                 }
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }

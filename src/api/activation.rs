@@ -90,7 +90,7 @@ fn refusal(e: OnboardingError) -> ApiError {
         }
         OnboardingError::Forbidden(message) => ApiError::forbidden(message),
         OnboardingError::NotFound(message) => ApiError::not_found(message),
-        OnboardingError::Database(cause) => ApiError::internal(cause),
+        OnboardingError::Database(cause) => ApiError::from(cause),
         OnboardingError::Internal(cause) => ApiError::internal(format!("{cause:#}")),
     }
 }

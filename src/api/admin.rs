@@ -425,31 +425,31 @@ pub async fn create_closure(
         return Err(ApiError::bad_request("ends_at must be after starts_at"));
     }
     school_exists(&state, &brin).await?;
-    let closure = state
-        .store
-        .insert_closure(
-            NewClosure {
-                school_brin: &brin,
-                scope: scope.as_str(),
-                audiences: &audiences,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                reason: &reason,
-                created_by: &manager.client_id,
-            },
-            state.now(),
-        )
-        .await?;
-    let view = ClosureView::of(&closure);
-    record(
-        &state,
-        &manager,
-        "closure.create",
-        &format!("school:{brin}/closure:{}", closure.id),
-        Some(&reason),
-        serde_json::to_value(&view).map_err(ApiError::internal)?,
+    // The closure and its audit row commit together: a fault between two separate writes
+    // left a closure in force that the audit log did not show (docs/DRILLS.md).
+    let mut tx = crate::onboarding::begin(&state.store).await?;
+    let closure = crate::storage::closures::insert_closure_in(
+        &mut tx,
+        NewClosure {
+            school_brin: &brin,
+            scope: scope.as_str(),
+            audiences: &audiences,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            reason: &reason,
+            created_by: &manager.client_id,
+        },
+        state.now(),
     )
     .await?;
+    let view = ClosureView::of(&closure);
+    let change = crate::onboarding::Change::new(
+        "closure.create",
+        format!("school:{brin}/closure:{}", closure.id),
+        serde_json::to_value(&view).map_err(ApiError::internal)?,
+    )
+    .because(Some(&reason));
+    crate::onboarding::commit_audited(&state, tx, &manager.actor(), &[change]).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -95,6 +95,15 @@ impl ApiError {
         }
     }
 
+    /// The database cannot be reached right now: `503`, answered with `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "temporarily_unavailable",
+            message: "the service is temporarily unavailable, try again".into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -102,7 +111,12 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
+        if crate::storage::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable in the admin API");
+            ApiError::unavailable()
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 
@@ -113,7 +127,7 @@ impl From<OnboardingError> for ApiError {
             OnboardingError::Forbidden(m) => ApiError::forbidden(m),
             OnboardingError::NotFound(m) => ApiError::not_found(m),
             OnboardingError::Conflict(m) => ApiError::conflict(m),
-            OnboardingError::Database(cause) => ApiError::internal(cause),
+            OnboardingError::Database(cause) => ApiError::from(cause),
             OnboardingError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -133,6 +147,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(
                     r#"Bearer realm="poortwachter-admin", error="invalid_token""#,
                 ),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 §10.2.3: when to try again.
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::storage::RETRY_AFTER_SECS),
             );
         }
         response

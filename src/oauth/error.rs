@@ -141,6 +141,19 @@ impl OAuthError {
         }
     }
 
+    /// The database cannot be reached right now: `503` with `Retry-After`, so the caller
+    /// retries instead of treating it as a failure of its request (RFC 6749 §4.1.2.1 names
+    /// the code `temporarily_unavailable`).
+    pub fn unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: Some("the service is temporarily unavailable, try again".into()),
+            www_authenticate: None,
+            retry_after: Some(u64::from(crate::storage::RETRY_AFTER_SECS)),
+        }
+    }
+
     pub fn error_code(&self) -> &'static str {
         self.error
     }
@@ -148,7 +161,12 @@ impl OAuthError {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
-        OAuthError::internal(e)
+        if crate::storage::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable at an OAuth endpoint");
+            OAuthError::unavailable()
+        } else {
+            OAuthError::internal(e)
+        }
     }
 }
 

@@ -195,6 +195,7 @@ async fn exchange_code(
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
+        Err(RedeemError::Unavailable) => return Err(OAuthError::unavailable()),
     }
     Ok(issued.into_response(state, id_token, &scopes))
 }
@@ -310,6 +311,7 @@ async fn refresh(
             return Err(OAuthError::invalid_grant("refresh token already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
+        Err(RedeemError::Unavailable) => return Err(OAuthError::unavailable()),
     }
     Ok(issued.into_response(state, id_token, &scopes))
 }

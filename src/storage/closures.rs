@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AnyConnection;
+
 use super::{new_id, ts, DbResult, Store};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -43,32 +45,8 @@ pub struct NewClosure<'a> {
 
 impl Store {
     pub async fn insert_closure(&self, c: NewClosure<'_>, now: DateTime<Utc>) -> DbResult<Closure> {
-        let closure = Closure {
-            id: new_id(),
-            school_brin: c.school_brin.to_string(),
-            scope: c.scope.to_string(),
-            audiences: c.audiences.join(" "),
-            starts_at: ts(c.starts_at),
-            ends_at: ts(c.ends_at),
-            reason: c.reason.to_string(),
-            created_by: c.created_by.to_string(),
-            created_at: ts(now),
-        };
-        sqlx::query(&format!(
-            "INSERT INTO scope_closures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&closure.id)
-        .bind(&closure.school_brin)
-        .bind(&closure.scope)
-        .bind(&closure.audiences)
-        .bind(closure.starts_at)
-        .bind(closure.ends_at)
-        .bind(&closure.reason)
-        .bind(&closure.created_by)
-        .bind(closure.created_at)
-        .execute(self.pool())
-        .await?;
-        Ok(closure)
+        let mut conn = self.pool().acquire().await?;
+        insert_closure_in(&mut conn, c, now).await
     }
 
     pub async fn closures_of(&self, school_brin: &str) -> DbResult<Vec<Closure>> {
@@ -88,4 +66,39 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Insert a closure on a connection or inside a transaction (so its audit row commits with
+/// it: a closure in force without its audit row is what the fault drills look for).
+pub async fn insert_closure_in(
+    conn: &mut AnyConnection,
+    c: NewClosure<'_>,
+    now: DateTime<Utc>,
+) -> DbResult<Closure> {
+    let closure = Closure {
+        id: new_id(),
+        school_brin: c.school_brin.to_string(),
+        scope: c.scope.to_string(),
+        audiences: c.audiences.join(" "),
+        starts_at: ts(c.starts_at),
+        ends_at: ts(c.ends_at),
+        reason: c.reason.to_string(),
+        created_by: c.created_by.to_string(),
+        created_at: ts(now),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO scope_closures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&closure.id)
+    .bind(&closure.school_brin)
+    .bind(&closure.scope)
+    .bind(&closure.audiences)
+    .bind(closure.starts_at)
+    .bind(closure.ends_at)
+    .bind(&closure.reason)
+    .bind(&closure.created_by)
+    .bind(closure.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(closure)
 }

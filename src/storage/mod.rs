@@ -17,12 +17,42 @@ pub mod sessions;
 pub mod tokens;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
+
+/// How long a request waits for a database connection before it is answered `503`. The pool
+/// keeps retrying a refused connection until then (sqlx's default is 30 s), so this bounds
+/// how long a caller hangs while the database is down or restarting (docs/DRILLS.md).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What callers are told to wait before trying again while the database is unavailable
+/// (RFC 9110 §10.2.3 `Retry-After`, in seconds).
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+/// True when `e` means the database cannot be reached right now (down, restarting, pool
+/// exhausted) rather than that the query or the data is wrong: the caller gets `503` with
+/// `Retry-After` instead of `500`, and the same process recovers once the database is back.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (administrator or crash
+        // shutdown, cannot connect now) and 53300 (too many connections), PostgreSQL
+        // appendix A.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,6 +97,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -80,12 +80,18 @@ const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, grant_id, stude
 pub enum RedeemError {
     /// It was already used (or used concurrently): the caller treats this as replay.
     AlreadyUsed,
+    /// The database cannot be reached right now (see [`super::is_unavailable`]).
+    Unavailable,
     Db(String),
 }
 
 impl From<sqlx::Error> for RedeemError {
     fn from(e: sqlx::Error) -> Self {
-        RedeemError::Db(e.to_string())
+        if super::is_unavailable(&e) {
+            RedeemError::Unavailable
+        } else {
+            RedeemError::Db(e.to_string())
+        }
     }
 }
 

@@ -90,6 +90,19 @@ impl PageError {
         )
     }
 
+    /// The database cannot be reached right now: `503` with `Retry-After`, and a page that
+    /// says to try again shortly (nothing was changed).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ("Even niet beschikbaar", "Temporarily unavailable"),
+            (
+                "Het lukt ons nu even niet. Er is niets veranderd. Probeer het over een paar seconden opnieuw.",
+                "We cannot handle this right now. Nothing was changed. Please try again in a few seconds.",
+            ),
+        )
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error on a page");
         Self::new(
@@ -105,7 +118,12 @@ impl PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(e: sqlx::Error) -> Self {
-        PageError::internal(e)
+        if crate::storage::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable on a page");
+            PageError::unavailable()
+        } else {
+            PageError::internal(e)
+        }
     }
 }
 
@@ -127,11 +145,11 @@ impl IntoResponse for PageError {
         match page.render() {
             Ok(html) => {
                 let mut response = (self.status, super::no_store(), Html(html)).into_response();
-                // RFC 9110 §10.2.3: tell a busy 503 when to come back.
                 if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                    // RFC 9110 §10.2.3: when to try again.
                     response.headers_mut().insert(
                         axum::http::header::RETRY_AFTER,
-                        axum::http::HeaderValue::from_static("1"),
+                        axum::http::HeaderValue::from(crate::storage::RETRY_AFTER_SECS),
                     );
                 }
                 response

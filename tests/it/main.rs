@@ -21,3 +21,4 @@ mod resources;
 mod roster;
 mod throttling;
 mod tokens;
+mod unavailable;
