@@ -227,9 +227,12 @@ pub async fn view_login_post(
     state
         .argon2_verifications
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let verified = try_verify_password(password, account.as_ref().map(|a| a.password_hash.clone()))
-        .await
-        .map_err(|_| PageError::busy().in_english(purpose.english()))?;
+    let phc = account.as_ref().map(|a| a.password_hash.clone());
+    let Ok(verified) = try_verify_password(password, phc).await else {
+        // The queue was full and nothing was checked: the attempt does not count.
+        throttle::unchecked(&state, attempt).await;
+        return Err(PageError::busy().in_english(purpose.english()));
+    };
     let account = match account {
         Some(account) if verified => account,
         known => {
