@@ -226,9 +226,11 @@ pub async fn view_login_post(
     state
         .argon2_verifications
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let verified = try_verify_password(password, usable_hash)
-        .await
-        .map_err(|_| PageError::busy().in_english(purpose.english()))?;
+    let Ok(verified) = try_verify_password(password, usable_hash).await else {
+        // The queue was full and nothing was checked: the attempt does not count.
+        throttle::unchecked(&state, attempt).await;
+        return Err(PageError::busy().in_english(purpose.english()));
+    };
     let account = match account {
         Some(account) if verified => account,
         known => {

@@ -24,7 +24,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::cache::limiter::{self, Limit, Verdict};
-use crate::crypto::tokens::{random_token, sha256_b64url};
+use crate::crypto::tokens::random_token;
 use crate::serve::ClientIp;
 use crate::AppState;
 
@@ -156,6 +156,17 @@ pub async fn succeeded(state: &AppState, attempt: LoginAttempt, jar: CookieJar) 
     jar.add(device_cookie(state, &attempt.subject))
 }
 
+/// Nothing was verified (the argon2 queue was full): give the attempt back.
+pub async fn unchecked(state: &AppState, attempt: LoginAttempt) {
+    match &attempt.device {
+        Some(nonce) => limiter::refund(state, &DEVICE, nonce).await,
+        None => {
+            limiter::refund(state, &ADDRESS, &attempt.address).await;
+            limiter::refund(state, &ACCOUNT, &attempt.subject).await;
+        }
+    }
+}
+
 /// Lift a lock (the school console): the account's lane starts afresh.
 pub async fn lift(state: &AppState, school: &str, username: &str) {
     limiter::reset(state, &ACCOUNT, &subject(school, username)).await;
@@ -164,7 +175,7 @@ pub async fn lift(state: &AppState, school: &str, username: &str) {
 /// `v1.<account digest>.<nonce>.<HMAC>`: whose device this is (a digest, not the username),
 /// a random nonce that names this device's lane, and the server's signature.
 fn device_cookie(state: &AppState, subject: &str) -> Cookie<'static> {
-    let payload = format!("v1.{}.{}", account_digest(subject), random_token());
+    let payload = format!("v1.{}.{}", account_digest(state, subject), random_token());
     let value = format!("{payload}.{}", sign(state, &payload));
     Cookie::build((DEVICE_COOKIE, value))
         .path("/login")
@@ -190,11 +201,12 @@ fn device_nonce(state: &AppState, value: &str, subject: &str) -> Option<String> 
     let (Some("v1"), Some(digest), Some(nonce)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
-    (digest == account_digest(subject)).then(|| nonce.to_string())
+    (digest == account_digest(state, subject)).then(|| nonce.to_string())
 }
 
-fn account_digest(subject: &str) -> String {
-    sha256_b64url(subject.as_bytes())
+/// Keyed, so a cookie does not reveal whose it is by guessing student numbers.
+fn account_digest(state: &AppState, subject: &str) -> String {
+    sign(state, &format!("account\0{subject}"))
 }
 
 fn sign(state: &AppState, payload: &str) -> String {
