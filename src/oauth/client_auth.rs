@@ -128,6 +128,17 @@ async fn admit_secret(
     count_attempt(state, ip, client_id).await
 }
 
+/// How long a refused guess waits before its 429 goes out: a tarpit. Each connection of a
+/// wrong-secret flood then gets at most one answer a second, so the flood cannot take the
+/// CPU from rightful clients (a sleeping task costs nothing); a client that is merely over
+/// its limit loses one second it was told to wait anyway (`Retry-After`).
+const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn too_many(retry_after_secs: u64) -> OAuthError {
+    tokio::time::sleep(TARPIT).await;
+    OAuthError::too_many_requests(retry_after_secs)
+}
+
 /// Count an attempt per `client_id` and per address; 429 past either limit.
 async fn count_attempt(
     state: &AppState,
@@ -136,12 +147,12 @@ async fn count_attempt(
 ) -> Result<Admitted, OAuthError> {
     let verdict = limiter::hit(state, &CLIENT_FAILURES, client_id).await;
     if !verdict.is_allowed() {
-        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+        return Err(too_many(verdict.retry_after_secs()).await);
     }
     let verdict = limiter::hit(state, &ADDRESS_FAILURES, &ip.subject()).await;
     if !verdict.is_allowed() {
         limiter::refund(state, &CLIENT_FAILURES, client_id).await;
-        return Err(OAuthError::too_many_requests(verdict.retry_after_secs()));
+        return Err(too_many(verdict.retry_after_secs()).await);
     }
     Ok(Admitted::Counted)
 }
