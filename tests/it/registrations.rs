@@ -389,8 +389,27 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period(app: TestApp) {
     let new_secret = rotated["client_secret"].as_str().unwrap().to_string();
     let old = ("studyspace-demo", "studyspace-demo-secret");
     let new = ("studyspace-demo", new_secret.as_str());
-    let introspect = [("token", "nothing")];
+    // The introspection endpoint authenticates through the remembered-secret path: the old
+    // secret, remembered there before the rotation, must also stop at the end of the grace.
+    let introspect_status = |client: (&'static str, String)| {
+        let http = app.backchannel();
+        let url = app.url("/introspect");
+        async move {
+            http.post(url)
+                .basic_auth(client.0, Some(client.1))
+                .form(&[("token", "nothing")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
     for client in [old, new] {
+        assert_eq!(
+            introspect_status((client.0, client.1.to_string())).await,
+            200,
+            "both secrets work at /introspect during the grace period"
+        );
         let (status, body) = app
             .token(
                 client,
@@ -403,9 +422,14 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period(app: TestApp) {
         );
         assert_eq!(body["error"], "invalid_grant");
     }
-    let _ = introspect;
     app.clock
         .advance(Duration::hours(24) + Duration::seconds(1));
+    assert_eq!(
+        introspect_status((old.0, old.1.to_string())).await,
+        401,
+        "the old secret, remembered or not, stops after the grace period"
+    );
+    assert_eq!(introspect_status((new.0, new_secret.clone())).await, 200);
     let (status, body) = app
         .token(
             old,
