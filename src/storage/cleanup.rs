@@ -85,6 +85,22 @@ impl Store {
                 key = purge.key,
                 expired = purge.expired,
             );
+            // No statement at all when nothing has expired: PostgreSQL's statement-level
+            // triggers (`access_tokens` bumps `policy_epoch`) fire even for a DELETE of zero
+            // rows, and a bump flushes every instance's policy cache, once a minute, for
+            // nothing.
+            let probe = format!(
+                "SELECT 1 FROM {table} WHERE {expired} LIMIT 1",
+                table = purge.table,
+                expired = purge.expired,
+            );
+            let any: Option<(i64,)> = sqlx::query_as(&probe)
+                .bind(cutoff)
+                .fetch_optional(self.pool())
+                .await?;
+            if any.is_none() {
+                continue;
+            }
             let mut total = 0;
             for _ in 0..MAX_BATCHES_PER_RUN {
                 let done = sqlx::query(&sql)

@@ -331,7 +331,19 @@ async fn expired_codes_and_tokens_are_purged(app: TestApp) {
     assert!(views[0].last_token_at.is_some());
 }
 
+/// A purge that finds nothing expired writes nothing: no statement, so no PostgreSQL statement
+/// trigger bumps `policy_epoch` and no instance flushes its policy cache once a minute.
+async fn a_purge_with_nothing_expired_changes_nothing(app: TestApp) {
+    // Something live that the purge looks at: Sara's tokens.
+    app.sara_tokens("openid offline_access rooster").await;
+    let before = app.state.store.policy_epoch().await.unwrap();
+    let purged = poortwachter::purge_expired_rows(&app.state).await.unwrap();
+    assert_eq!(purged, 0);
+    assert_eq!(app.state.store.policy_epoch().await.unwrap(), before);
+}
+
 on_every_backend!(
+    a_purge_with_nothing_expired_changes_nothing,
     over_long_authorize_parameters_are_invalid_requests,
     anonymous_authorize_requests_do_not_fill_the_database,
     expired_codes_and_tokens_are_purged,
