@@ -1,14 +1,17 @@
 //! The HTTP/1.1 listener with bounded resources: a header-read timeout that also ends idle
-//! keep-alive connections, a cap on concurrent connections below the file-descriptor limit,
-//! an accept loop that survives running out of descriptors, and a graceful drain on shutdown.
+//! keep-alive connections, a cap on concurrent connections below the file-descriptor limit
+//! where a new connection at the cap displaces the oldest one that never sent a request, an
+//! accept loop that survives running out of descriptors, and a graceful drain on shutdown.
 //!
 //! `axum::serve` has none of these bounds: connections never time out, so ~20,000 half-open
 //! sockets used up the descriptors and `/healthz` stopped answering.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -17,13 +20,15 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use tower::ServiceExt;
 
 /// Descriptors kept free for the database pool, Redis, log files and the listener itself.
 const FD_RESERVE: u64 = 512;
 /// How long in-flight requests may take to finish once shutdown has begun.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection at the cap waits for the room its eviction makes.
+const EVICTION_WAIT: Duration = Duration::from_millis(200);
 /// Request line plus headers may not exceed this (hyper's minimum is 8 KiB); a longer
 /// `/authorize` query is answered 431 before any handler runs.
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
@@ -34,8 +39,53 @@ pub struct Limits {
     /// Time a client has to send a complete request head. hyper starts this timer whenever
     /// it waits for a head, so it is also the idle keep-alive timeout.
     pub header_read_timeout: Duration,
-    /// Connections beyond this are closed at once instead of queueing with an open socket.
+    /// At this many connections a new one displaces the oldest connection that has not sent
+    /// a request yet; if every connection is busy, the new one is closed at once.
     pub max_connections: usize,
+}
+
+/// Connections that have not sent a single request yet: what a flood of idle sockets is made
+/// of. At the cap the oldest of them is closed to make room, so a flood can delay a real
+/// client by at most one eviction instead of locking it out until the header-read timeout
+/// (the probe's 20,000 idle sockets stopped `/healthz`). A real client sends its request head
+/// immediately after connecting, so it leaves this set within a round trip.
+#[derive(Default)]
+struct Unproven {
+    waiting: Mutex<(u64, BTreeMap<u64, oneshot::Sender<()>>)>,
+}
+
+impl Unproven {
+    /// Register a new connection; the receiver fires when it is evicted.
+    fn register(&self) -> (u64, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.0 += 1;
+        let id = waiting.0;
+        waiting.1.insert(id, tx);
+        (id, rx)
+    }
+
+    /// The connection sent a request (or ended): it is no longer a candidate for eviction.
+    fn remove(&self, id: u64) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.1.remove(&id);
+    }
+
+    /// Close the longest-waiting connection that never sent a request; false if there is none.
+    fn evict_oldest(&self) -> bool {
+        let oldest = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.1.pop_first()
+        };
+        match oldest {
+            Some((_, tx)) => {
+                // The connection may have ended meanwhile; its permit is then free anyway.
+                let _ = tx.send(());
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Raise the soft file-descriptor limit to the hard one, and return the soft limit in force.
@@ -85,6 +135,7 @@ pub async fn serve(
     let max_connections = effective_max_connections(limits.max_connections);
     tracing::info!(max_connections, "listening");
     let permits = Arc::new(Semaphore::new(max_connections));
+    let unproven = Arc::new(Unproven::default());
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -108,19 +159,43 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            // At the cap: close now (the client sees a reset and may retry) rather than keep
-            // a descriptor open for a connection we will not serve.
-            metrics::counter!("poortwachter_connections_refused_total").increment(1);
-            drop(tcp);
-            continue;
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let room = if unproven.evict_oldest() {
+                    metrics::counter!("poortwachter_connections_evicted_total").increment(1);
+                    tokio::time::timeout(EVICTION_WAIT, Arc::clone(&permits).acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match room {
+                    Some(permit) => permit,
+                    None => {
+                        // Every connection is busy with a request: close this one now (the
+                        // client sees a reset and may retry) rather than hold a descriptor
+                        // for a connection we will not serve.
+                        metrics::counter!("poortwachter_connections_refused_total").increment(1);
+                        drop(tcp);
+                        continue;
+                    }
+                }
+            }
         };
         // Small request/response exchanges on keep-alive connections: never wait for Nagle.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let router = router.clone();
+        let (id, evicted) = unproven.register();
+        let proven = Arc::new(AtomicBool::new(false));
+        let on_request = (Arc::clone(&unproven), Arc::clone(&proven));
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            if !on_request.1.swap(true, Ordering::Relaxed) {
+                on_request.0.remove(id);
+            }
             // Handlers that limit per client IP read it through axum's `ConnectInfo`.
             request
                 .extensions_mut()
@@ -135,11 +210,20 @@ pub async fn serve(
             }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        let unproven = Arc::clone(&unproven);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Header-read timeouts and resets end up here: normal for idle clients.
-                tracing::debug!(error = %e, "connection ended");
+            tokio::select! {
+                ended = connection => {
+                    if let Err(e) = ended {
+                        // Header-read timeouts and resets end up here: normal for idle clients.
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                }
+                // Dropping the connection closes its socket. (A dropped sender, after the
+                // first request, does not match and leaves the connection alone.)
+                Ok(()) = evicted => tracing::debug!("idle connection evicted at the cap"),
             }
+            unproven.remove(id);
             drop(permit);
         });
     }
