@@ -40,18 +40,22 @@ fn raise_fd_limit() -> u64 {
     hard
 }
 
-async fn healthz_within_a_second(app: &TestApp) {
-    healthz_within_a_second_at(&app.backchannel(), &app.url("/healthz")).await;
+async fn healthz_answers_promptly(app: &TestApp) {
+    healthz_answers_promptly_at(&app.backchannel(), &app.url("/healthz")).await;
 }
 
-async fn healthz_within_a_second_at(client: &reqwest::Client, url: &str) {
-    let started = Instant::now();
-    let response = tokio::time::timeout(Duration::from_secs(1), client.get(url).send())
+/// How long a load balancer's health probe waits, at the short end (HAProxy's and most
+/// cloud balancers' defaults are 2–5 s). Without the connection cap and eviction `/healthz`
+/// does not answer at all under the flood, so this bound tells the two apart while leaving
+/// room for a loaded CI machine running the debug build.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn healthz_answers_promptly_at(client: &reqwest::Client, url: &str) {
+    let response = tokio::time::timeout(PROBE_TIMEOUT, client.get(url).send())
         .await
-        .expect("/healthz answers within a second")
+        .expect("/healthz answers within a health probe's timeout")
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 /// Wait until the server has closed every one of `sockets` (EOF or reset).
@@ -76,7 +80,7 @@ async fn all_closed_by_server(sockets: Vec<TcpStream>, within: Duration) -> usiz
 /// again, running [`hold_idle_sockets`]), so no process needs more descriptors than its own
 /// limit (CI caps each process at 20,000, and an unprivileged test cannot raise that).
 /// With such a limit the server holds ~19,500 connections and displaces the oldest idle one
-/// for each newcomer beyond that; `/healthz` answers within a second throughout, and every
+/// for each newcomer beyond that; `/healthz` answers within a health probe's timeout throughout, and every
 /// idle socket is closed by the server in the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
@@ -160,7 +164,7 @@ async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
     };
     drop(client);
     for _ in 0..3 {
-        healthz_within_a_second_at(&fresh(), &healthz).await;
+        healthz_answers_promptly_at(&fresh(), &healthz).await;
     }
 
     // Idle connections are closed by the server (displaced or after the header-read timeout).
@@ -174,7 +178,7 @@ async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
     for (mut holder, _) in holders {
         assert!(holder.wait().await.unwrap().success());
     }
-    healthz_within_a_second_at(&fresh(), &healthz).await;
+    healthz_answers_promptly_at(&fresh(), &healthz).await;
 }
 
 /// Not a test of its own: the socket holder that
@@ -291,7 +295,7 @@ async fn at_the_cap_the_oldest_idle_connection_makes_room() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     // The other idle ones are closed by the header-read timeout; the server answers after.
     assert_eq!(all_closed_by_server(idle, Duration::from_secs(8)).await, 15);
-    healthz_within_a_second(&app).await;
+    healthz_answers_promptly(&app).await;
 }
 
 async fn over_long_authorize_parameters_are_invalid_requests(app: TestApp) {
