@@ -7,6 +7,7 @@ mod account;
 mod activation;
 mod admin;
 mod authorize;
+mod console;
 mod consent_age;
 mod edges;
 mod flow;
