@@ -85,3 +85,20 @@ mod tests {
         assert_eq!(format(school_year_start(may)), "01-08-2026 00:00");
     }
 }
+
+/// The last day (Dutch time) a period ending at `until` covers: a period that ends at
+/// midnight covers the day before ("tot en met").
+pub fn last_day(until: DateTime<Utc>) -> String {
+    (until - chrono::Duration::seconds(1))
+        .with_timezone(&Amsterdam)
+        .format("%d-%m-%Y")
+        .to_string()
+}
+
+/// As [`last_day`], as the value of an HTML `date` input.
+pub fn last_day_input(until: DateTime<Utc>) -> String {
+    (until - chrono::Duration::seconds(1))
+        .with_timezone(&Amsterdam)
+        .format("%Y-%m-%d")
+        .to_string()
+}
