@@ -21,6 +21,7 @@ mod policy;
 mod registrations;
 mod resources;
 mod roster;
+mod school_roster;
 mod throttling;
 mod tokens;
 mod unavailable;
