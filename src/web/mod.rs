@@ -83,6 +83,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/school/import/confirm", post(school_roster::view_confirm))
         .route("/school/codes", post(school_roster::view_codes))
+        .route(
+            "/school/locks/{username}/lift",
+            post(school::view_lift_lock),
+        )
         .route("/school/audit", get(school::view_audit))
         .route("/school/audit.csv", get(school::view_audit_csv))
         .route("/platform", get(platform::view_partners))
