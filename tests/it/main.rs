@@ -8,6 +8,7 @@ mod activation;
 mod admin;
 mod authorize;
 mod consent_age;
+mod consent_scopes;
 mod edges;
 mod flow;
 mod hostile;
