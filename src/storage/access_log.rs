@@ -73,7 +73,12 @@ pub struct ReadRecorder {
 
 impl ReadRecorder {
     /// Count one read of `scopes` under `grant_id` at `now`.
-    pub fn record(&self, grant_id: &str, scopes: impl IntoIterator<Item = Scope>, now: DateTime<Utc>) {
+    pub fn record(
+        &self,
+        grant_id: &str,
+        scopes: impl IntoIterator<Item = Scope>,
+        now: DateTime<Utc>,
+    ) {
         let hour = hour_start(now);
         let at = ts(now);
         let mut pending = self.lock();
@@ -97,13 +102,15 @@ impl ReadRecorder {
             .flat_map(|(grant_id, buckets)| {
                 buckets
                     .into_iter()
-                    .map(move |((scope, hour_start), (reads, last_read_at))| ReadBucket {
-                        grant_id: grant_id.clone(),
-                        scope,
-                        hour_start,
-                        reads,
-                        last_read_at,
-                    })
+                    .map(
+                        move |((scope, hour_start), (reads, last_read_at))| ReadBucket {
+                            grant_id: grant_id.clone(),
+                            scope,
+                            hour_start,
+                            reads,
+                            last_read_at,
+                        },
+                    )
             })
             .collect()
     }
@@ -161,7 +168,14 @@ impl Store {
             let values = (0..chunk.len())
                 .map(|i| {
                     let p = i * 5;
-                    format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5)
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -247,7 +261,12 @@ mod tests {
         assert_eq!(
             buckets
                 .iter()
-                .map(|b| (b.scope, b.hour_start - hour, b.reads, b.last_read_at - ts(nine)))
+                .map(|b| (
+                    b.scope,
+                    b.hour_start - hour,
+                    b.reads,
+                    b.last_read_at - ts(nine)
+                ))
                 .collect::<Vec<_>>(),
             vec![
                 (Scope::Rooster, 0, 2, 1200),

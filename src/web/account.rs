@@ -167,7 +167,10 @@ fn read_lines(reads: &[ReadView], english: bool) -> Vec<ReadLine> {
 }
 
 /// The person logged in on this browser, or `None` (then the login page is the answer).
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<(String, Account)>, PageError> {
+async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(String, Account)>, PageError> {
     let browser = session::current(state, jar).await?;
     let Some((browser, account_id)) = browser.and_then(|b| b.account_id.clone().map(|a| (b, a)))
     else {
@@ -259,7 +262,10 @@ pub async fn view_account_get(
     Ok((jar, no_store(), Html(html)).into_response())
 }
 
-async fn partner_name(state: &AppState, client_id: Option<&str>) -> Result<Option<String>, PageError> {
+async fn partner_name(
+    state: &AppState,
+    client_id: Option<&str>,
+) -> Result<Option<String>, PageError> {
     Ok(match client_id {
         Some(id) => state.store.get_client(id).await?.map(|c| c.display_name),
         None => None,
@@ -294,7 +300,10 @@ async fn person(
                     .map(|p| p.name().full())
                     .unwrap_or_default(),
             };
-            format!("{} {name} {}", t.account_given_by_named, t.account_parent_suffix)
+            format!(
+                "{} {name} {}",
+                t.account_given_by_named, t.account_parent_suffix
+            )
         } else if viewer_parent.is_none() {
             t.account_given_by_you.to_string()
         } else {
@@ -352,8 +361,8 @@ pub async fn view_account_reads_get(
         return Ok(Redirect::to(&format!("/login?lang={lang}")).into_response());
     };
     let student_id = query.student.unwrap_or_else(|| account.id.clone());
-    let allowed = student_id == account.id
-        || state.store.is_guardian(&account.id, &student_id).await?;
+    let allowed =
+        student_id == account.id || state.store.is_guardian(&account.id, &student_id).await?;
     let person = match allowed {
         true => state.store.get_account(&student_id).await?,
         false => None,
@@ -453,12 +462,8 @@ pub async fn view_account_withdraw(
     }
     // Removing the last data scope leaves nothing to share: the whole grant goes.
     let withdrawn = only.map(|scope| std::iter::once(scope).collect::<ScopeSet>());
-    let withdrawn = withdrawn.filter(|w| {
-        grant
-            .scopes()
-            .iter()
-            .any(|s| is_data(s) && !w.contains(s))
-    });
+    let withdrawn =
+        withdrawn.filter(|w| grant.scopes().iter().any(|s| is_data(s) && !w.contains(s)));
     if state
         .store
         .withdraw_grant(&grant.id, withdrawn.as_ref(), now)
@@ -485,7 +490,11 @@ pub async fn view_account_withdraw(
             .await?;
         tracing::info!(grant = %grant.id, partial = withdrawn.is_some(), "consent withdrawn by the user");
     }
-    Ok(Redirect::to(&format!("/account?withdrawn={}", urlencode(&grant.client_id))).into_response())
+    Ok(Redirect::to(&format!(
+        "/account?withdrawn={}",
+        urlencode(&grant.client_id)
+    ))
+    .into_response())
 }
 
 /// `POST /account/confirm` with `grant`: a student of 18 or older makes a consent a parent
@@ -512,7 +521,11 @@ pub async fn view_account_confirm(
     if grant.student_id != account_id || grant.given_by_role != GIVEN_BY_PARENT || !adult {
         return Err(not_yours(english));
     }
-    if state.store.confirm_grant(&grant.id, account_id, now).await? {
+    if state
+        .store
+        .confirm_grant(&grant.id, account_id, now)
+        .await?
+    {
         state.cache.changed(&state.store).await?;
         state
             .store
@@ -527,7 +540,11 @@ pub async fn view_account_confirm(
             .await?;
         tracing::info!(grant = %grant.id, "parent's consent confirmed by the student");
     }
-    Ok(Redirect::to(&format!("/account?confirmed={}", urlencode(&grant.client_id))).into_response())
+    Ok(Redirect::to(&format!(
+        "/account?confirmed={}",
+        urlencode(&grant.client_id)
+    ))
+    .into_response())
 }
 
 fn urlencode(value: &str) -> String {

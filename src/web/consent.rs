@@ -220,7 +220,10 @@ pub async fn view_consent_post(
             redirect_uri: &request.redirect_uri,
             state: request.state.as_deref(),
         };
-        return Ok(back.to("access_denied", "the user shared none of the requested scopes"));
+        return Ok(back.to(
+            "access_denied",
+            "the user shared none of the requested scopes",
+        ));
     }
     let now = state.now();
     let recorded = state
@@ -278,7 +281,10 @@ mod tests {
     #[test]
     fn only_ticked_and_requested_scopes_are_chosen() {
         let requested = ScopeSet::parse("openid naam rooster cijfers").unwrap();
-        let chosen = chosen_scopes(&requested, b"csrf=x&scope=naam&scope=huiswerk&scope=rooster");
+        let chosen = chosen_scopes(
+            &requested,
+            b"csrf=x&scope=naam&scope=huiswerk&scope=rooster",
+        );
         assert_eq!(chosen.to_string(), "openid naam rooster");
         let nothing = chosen_scopes(&requested, b"csrf=x&decision=approve");
         assert_eq!(nothing.to_string(), "openid", "openid is not a choice");

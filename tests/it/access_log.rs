@@ -242,7 +242,11 @@ async fn old_reads_are_purged_after_the_retention(app: TestApp) {
         .unwrap();
     let purged = poortwachter::purge_expired_rows(&app.state).await.unwrap();
     assert!(purged >= 1);
-    assert_eq!(logged(&app, &sara).await.len(), 2, "the eve of 1 August 2025 is gone");
+    assert_eq!(
+        logged(&app, &sara).await.len(),
+        2,
+        "the eve of 1 August 2025 is gone"
+    );
     assert!(app
         .metrics()
         .await

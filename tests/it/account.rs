@@ -61,7 +61,11 @@ async fn student_withdraws_consent_and_the_partner_is_cut_off(app: TestApp) {
         "{}",
         after.html
     );
-    assert!(after.input("grant").is_none(), "no grant left: {}", after.html);
+    assert!(
+        after.input("grant").is_none(),
+        "no grant left: {}",
+        after.html
+    );
     assert_eq!(app.introspect(access).await["active"], false);
     let (status, body) = app
         .refresh(STUDYSPACE, tokens["refresh_token"].as_str().unwrap())
@@ -190,7 +194,8 @@ async fn parent_withdraws_a_single_scope_and_the_partner_loses_only_that(app: Te
         page.html
     );
     assert!(
-        page.attr("input[name=scope][value=openid]", "value").is_none(),
+        page.attr("input[name=scope][value=openid]", "value")
+            .is_none(),
         "openid goes only with the whole grant"
     );
 
@@ -229,7 +234,9 @@ async fn parent_withdraws_a_single_scope_and_the_partner_loses_only_that(app: Te
     assert!(after
         .attr("input[name=scope][value=huiswerk]", "value")
         .is_none());
-    assert!(after.attr("input[name=scope][value=rooster]", "value").is_some());
+    assert!(after
+        .attr("input[name=scope][value=rooster]", "value")
+        .is_some());
     let answer = app.introspect(access).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["scope"], "openid offline_access rooster");
@@ -269,8 +276,16 @@ async fn parent_cannot_withdraw_a_scope_of_a_sixteen_year_olds_own_consent(app: 
         .await;
     let access = tokens["access_token"].as_str().unwrap();
     let (browser, page) = log_in_to_account(&app, "p.devries").await;
-    assert!(page.html.contains("Toestemming gegeven door de leerling"), "{}", page.html);
-    assert!(page.input("grant").is_none(), "no withdraw forms: {}", page.html);
+    assert!(
+        page.html.contains("Toestemming gegeven door de leerling"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.input("grant").is_none(),
+        "no withdraw forms: {}",
+        page.html
+    );
     let grant = app
         .state
         .store
@@ -290,7 +305,10 @@ async fn parent_cannot_withdraw_a_scope_of_a_sixteen_year_olds_own_consent(app: 
         .await
         .page();
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.introspect(access).await["scope"], "openid rooster huiswerk");
+    assert_eq!(
+        app.introspect(access).await["scope"],
+        "openid rooster huiswerk"
+    );
 }
 
 /// Given a parent's consent for Jan, when Jan turns 18 the consent stops; Jan sees it marked
@@ -306,14 +324,18 @@ async fn an_adult_student_confirms_a_parents_earlier_consent(app: TestApp) {
 
     let (browser, page) = log_in_to_account(&app, "100001").await;
     assert!(
-        page.html.contains("Toestemming gegeven door Petra de Vries (ouder)"),
+        page.html
+            .contains("Toestemming gegeven door Petra de Vries (ouder)"),
         "{}",
         page.html
     );
     assert!(page.html.contains("Nu beslis je zelf"), "{}", page.html);
     assert!(page.html.contains("Bevestigen") && page.html.contains("Beëindigen"));
     let grant = page
-        .attr("form[action=\"/account/confirm\"] input[name=grant]", "value")
+        .attr(
+            "form[action=\"/account/confirm\"] input[name=grant]",
+            "value",
+        )
         .expect("a confirm form");
     let csrf = page.input("csrf").unwrap();
 
@@ -345,11 +367,17 @@ async fn an_adult_student_confirms_a_parents_earlier_consent(app: TestApp) {
         .await
         .page();
     assert!(
-        after.html.contains("Bevestigd. De toestemming voor Studyspace (demo) is nu van jou."),
+        after
+            .html
+            .contains("Bevestigd. De toestemming voor Studyspace (demo) is nu van jou."),
         "{}",
         after.html
     );
-    assert!(after.html.contains("Toestemming gegeven door jou"), "{}", after.html);
+    assert!(
+        after.html.contains("Toestemming gegeven door jou"),
+        "{}",
+        after.html
+    );
     assert!(!after.html.contains("/account/confirm"));
     let stored = app.state.store.get_grant(&grant).await.unwrap().unwrap();
     assert_eq!(stored.given_by_role, "student");

@@ -49,17 +49,25 @@ async fn a_parent_unticks_grades_and_the_partner_never_gets_them(app: TestApp) {
         .await
         .callback();
     let tokens = exchange(&app, &callback, &verifier).await;
-    assert_eq!(tokens["scope"], "openid offline_access naam rooster huiswerk");
+    assert_eq!(
+        tokens["scope"],
+        "openid offline_access naam rooster huiswerk"
+    );
     let access = tokens["access_token"].as_str().unwrap();
     let answer = app.introspect(access).await;
     assert_eq!(answer["active"], true);
-    assert_eq!(answer["scope"], "openid offline_access naam rooster huiswerk");
+    assert_eq!(
+        answer["scope"],
+        "openid offline_access naam rooster huiswerk"
+    );
     let (status, refreshed) = app
         .refresh(STUDYSPACE, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 200, "{refreshed}");
-    assert_eq!(refreshed["scope"], "openid offline_access naam rooster huiswerk");
-
+    assert_eq!(
+        refreshed["scope"],
+        "openid offline_access naam rooster huiswerk"
+    );
 }
 
 /// After a partial consent the same request shows the consent page again (the grant does
