@@ -13,9 +13,10 @@ use crate::domain::scope::Scope;
 
 /// Seconds per bucket: reads are kept per hour, which is all the page shows.
 pub const BUCKET_SECS: i64 = 3600;
-/// Rows per `INSERT` statement of a flush (5 parameters each; well below either backend's
-/// limit on bound parameters).
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per `INSERT` statement of a flush: 5 parameters each, 250 per statement.
+/// sqlx-sqlite binds `$N` by name and SQLite finds names by a linear scan, so much larger
+/// statements cost more per row (see the roster import in BENCHMARKS.md).
+const ROWS_PER_STATEMENT: usize = 50;
 
 /// The scopes that are data about the student (what a resource server hands out), as
 /// opposed to `openid` and `offline_access`, which only shape the tokens.

@@ -94,7 +94,7 @@ struct ReadsOf {
 #[serde(default)]
 pub struct AccountQuery {
     lang: Option<String>,
-    /// The partner (client id) whose consent was just withdrawn, or confirmed.
+    /// The grant just withdrawn (wholly or in part), or confirmed.
     withdrawn: Option<String>,
     confirmed: Option<String>,
 }
@@ -236,15 +236,27 @@ pub async fn view_account_get(
         }
         _ => {}
     }
+    // The notice names the partner only for a grant about someone on this page: a crafted
+    // link cannot make the page claim a withdrawal about anyone else.
+    let mut about = vec![account.id.clone()];
+    if account.role() == Some(Role::Parent) {
+        about.extend(
+            state
+                .store
+                .children_of(&account.id)
+                .await?
+                .into_iter()
+                .map(|c| c.id),
+        );
+    }
     let notice = match (
-        partner_name(&state, query.withdrawn.as_deref()).await?,
-        partner_name(&state, query.confirmed.as_deref()).await?,
+        partner_name(&state, query.withdrawn.as_deref(), &about).await?,
+        partner_name(&state, query.confirmed.as_deref(), &about).await?,
     ) {
         (Some(name), _) => Some(format!(
             "{} {name} {}",
             t.account_withdrawn_before, t.account_withdrawn_after
         )),
-        (None, _) if query.withdrawn.is_some() => Some(t.account_withdrawn.to_string()),
         (None, Some(name)) => Some(format!(
             "{} {name} {}",
             t.account_confirmed_before, t.account_confirmed_after
@@ -262,14 +274,24 @@ pub async fn view_account_get(
     Ok((jar, no_store(), Html(html)).into_response())
 }
 
+/// The partner of grant `grant_id`, when the grant is about one of `about`.
 async fn partner_name(
     state: &AppState,
-    client_id: Option<&str>,
+    grant_id: Option<&str>,
+    about: &[String],
 ) -> Result<Option<String>, PageError> {
-    Ok(match client_id {
-        Some(id) => state.store.get_client(id).await?.map(|c| c.display_name),
-        None => None,
-    })
+    let Some(grant) = grant_id else {
+        return Ok(None);
+    };
+    let grant = state.store.get_grant(grant).await?;
+    let Some(grant) = grant.filter(|g| about.contains(&g.student_id)) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .get_client(&grant.client_id)
+        .await?
+        .map(|c| c.display_name))
 }
 
 /// What the viewer may do with one grant.
@@ -490,11 +512,7 @@ pub async fn view_account_withdraw(
             .await?;
         tracing::info!(grant = %grant.id, partial = withdrawn.is_some(), "consent withdrawn by the user");
     }
-    Ok(Redirect::to(&format!(
-        "/account?withdrawn={}",
-        urlencode(&grant.client_id)
-    ))
-    .into_response())
+    Ok(Redirect::to(&format!("/account?withdrawn={}", urlencode(&grant.id))).into_response())
 }
 
 /// `POST /account/confirm` with `grant`: a student of 18 or older makes a consent a parent
@@ -540,11 +558,7 @@ pub async fn view_account_confirm(
             .await?;
         tracing::info!(grant = %grant.id, "parent's consent confirmed by the student");
     }
-    Ok(Redirect::to(&format!(
-        "/account?confirmed={}",
-        urlencode(&grant.client_id)
-    ))
-    .into_response())
+    Ok(Redirect::to(&format!("/account?confirmed={}", urlencode(&grant.id))).into_response())
 }
 
 fn urlencode(value: &str) -> String {

@@ -103,6 +103,12 @@ async fn parent_sees_and_withdraws_for_a_child(app: TestApp) {
         .page();
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(app.introspect(access).await["active"], true);
+    // Nor can a crafted link make Sara's page claim that Jan's consent was withdrawn.
+    let crafted = other
+        .open(&format!("/account?withdrawn={grant}"))
+        .await
+        .page();
+    assert!(!crafted.html.contains("Ingetrokken"), "{}", crafted.html);
 
     browser
         .post(
