@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account", get(account::view_account_get))
         .route("/account/withdraw", post(account::view_account_withdraw))
+        .route("/account/confirm", post(account::view_account_confirm))
+        .route("/account/reads", get(account::view_account_reads_get))
         .route("/account/logout", post(account::view_account_logout))
         .route(
             "/console/login",

@@ -3,12 +3,14 @@
 
 mod helpers;
 
+mod access_log;
 mod account;
 mod activation;
 mod admin;
 mod authorize;
 mod consent_age;
 mod console;
+mod consent_scopes;
 mod edges;
 mod flow;
 mod hostile;
