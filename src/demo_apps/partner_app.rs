@@ -307,6 +307,9 @@ async fn view_home(State(app): State<AppHandle>, jar: CookieJar) -> Response {
         .name
         .clone()
         .unwrap_or_else(|| "(naam niet gedeeld)".into());
+    // Access that ended may come back (a school reopens its link): every load tries again,
+    // at the cost of one call and one refused refresh while it stays ended.
+    signed_in.ended = None;
     for resource in [Resource::Rooster, Resource::Huiswerk, Resource::Cijfers] {
         let fetched = fetch(app, signed_in, resource).await;
         page.sections.push(section(resource, fetched));
@@ -493,6 +496,7 @@ section.refused,section.ended,section.failed{border-left-color:#a33a00}
 .notice{background:#fff4ec;border:1px solid #a33a00;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd6ee}
 a{color:#3d1f7d}a.button,button{display:inline-block;background:#4b2a91;color:#fff;border:0;border-radius:.4rem;padding:.6rem 1rem;font:inherit;text-decoration:none;cursor:pointer}
+@media (max-width:30rem){table{font-size:.85rem}th,td{padding:.2rem .3rem}}
 a.button:focus,button:focus,a:focus{outline:3px solid #f0a500;outline-offset:2px}
 ";
 

@@ -238,6 +238,20 @@ async fn the_partner_app_refreshes_and_notices_a_closed_link(app: TestApp) {
     let page = home(&browser, &apps).await;
     assert!(section(&page, "ended").0.contains("koppeling"), "{page}");
     assert_eq!(section(&page, "rooster").1, "ended", "{page}");
+
+    // The school opens the link again: the next page load has the data back, no new login.
+    let (status, body) = app
+        .admin(
+            "PUT",
+            "/api/admin/schools/12AB/links/studyspace-demo",
+            &beheer,
+            Some(json!({ "open": true, "reason": "nieuw contract" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page = home(&browser, &apps).await;
+    assert!(element(&page, "ended").is_none(), "{page}");
+    assert_eq!(section(&page, "rooster").1, "data", "{page}");
 }
 
 /// A refused consent comes back as `error=access_denied`, which the partner app shows.
