@@ -138,6 +138,17 @@ impl Store {
         .await
     }
 
+    /// Supervisors with this username at any school (the console's login without a school).
+    pub async fn find_supervisors_named(&self, username: &str) -> DbResult<Vec<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE role = 'supervisor' AND username = $1 \
+             LIMIT 2"
+        ))
+        .bind(username)
+        .fetch_all(self.pool())
+        .await
+    }
+
     pub async fn get_account(&self, id: &str) -> DbResult<Option<Account>> {
         sqlx::query_as(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod activate;
 pub mod consent;
+pub mod console;
 pub mod error;
 pub mod i18n;
 pub mod login;
@@ -33,6 +34,23 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::view_account_get))
         .route("/account/withdraw", post(account::view_account_withdraw))
         .route("/account/logout", post(account::view_account_logout))
+        .route(
+            "/console/login",
+            get(console::view_login_get).post(console::view_login_post),
+        )
+        .route(
+            "/console/totp",
+            get(console::view_second_factor_get).post(console::view_second_factor_post),
+        )
+        .route(
+            "/console/enroll",
+            get(console::view_enroll_get).post(console::view_enroll_post),
+        )
+        .route(
+            "/console/activate",
+            get(console::view_activate_get).post(console::view_activate_post),
+        )
+        .route("/console/logout", post(console::view_logout))
         .route("/static/style.css", get(stylesheet))
 }
 
