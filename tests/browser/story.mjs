@@ -248,7 +248,12 @@ try {
 
   // 3. "Wie keek mee" lists the partner's reads.
   if (READY.wieKeekMee) {
-    await parent.goto(`${ISSUER}/account`);
+    // Reads are counted in memory and written every few seconds: look again until they show.
+    for (let tries = 0; ; tries++) {
+      await parent.goto(`${ISSUER}/account`);
+      if ((await parent.locator('table.reads').count()) > 0 || tries >= 20) break;
+      await parent.waitForTimeout(500);
+    }
     const reads = await text(parent, 'table.reads');
     expect(reads.includes('Studyspace'), `Wie keek mee lists Studyspace: ${reads}`);
     await check(parent, 'wie-keek-mee');
