@@ -51,12 +51,7 @@ pub fn code_at(secret_base32: &str, now: DateTime<Utc>) -> Option<String> {
 
 /// The step at which `code` is valid, within one step of `now`, and later than `last_step`
 /// (the newest step accepted before). Each candidate is compared in constant time.
-pub fn verify(
-    secret_base32: &str,
-    code: &str,
-    now: DateTime<Utc>,
-    last_step: i64,
-) -> Option<i64> {
+pub fn verify(secret_base32: &str, code: &str, now: DateTime<Utc>, last_step: i64) -> Option<i64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -145,7 +140,10 @@ mod tests {
     #[test]
     fn the_qr_code_is_an_inline_svg() {
         let uri = provisioning_uri(&new_secret(), "12AB beheer").unwrap();
-        assert!(uri.starts_with("otpauth://totp/Poortwachter:12AB%20beheer?"), "{uri}");
+        assert!(
+            uri.starts_with("otpauth://totp/Poortwachter:12AB%20beheer?"),
+            "{uri}"
+        );
         let svg = qr_svg(&uri).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(!svg.contains("<script"));

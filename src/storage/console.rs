@@ -148,12 +148,10 @@ impl Store {
         secret: &str,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
-            "DELETE FROM second_factors WHERE subject = $1 AND enrolled_at IS NULL",
-        )
-        .bind(subject)
-        .execute(self.pool())
-        .await?;
+        sqlx::query("DELETE FROM second_factors WHERE subject = $1 AND enrolled_at IS NULL")
+            .bind(subject)
+            .execute(self.pool())
+            .await?;
         sqlx::query(
             "INSERT INTO second_factors (subject, secret, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (subject) DO NOTHING",
@@ -167,7 +165,12 @@ impl Store {
     }
 
     /// An enrolled secret straight away (the demo's fixed one).
-    pub async fn enrol_fixed(&self, subject: &str, secret: &str, now: DateTime<Utc>) -> DbResult<()> {
+    pub async fn enrol_fixed(
+        &self,
+        subject: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO second_factors (subject, secret, enrolled_at, created_at) \
              VALUES ($1, $2, $3, $3)",
@@ -182,7 +185,12 @@ impl Store {
 
     /// Accept time step `step` if it is newer than every step accepted before (atomic: two
     /// parallel submissions of one code cannot both win). Completes a pending enrolment.
-    pub async fn accept_step(&self, subject: &str, step: i64, now: DateTime<Utc>) -> DbResult<bool> {
+    pub async fn accept_step(
+        &self,
+        subject: &str,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
         let done = sqlx::query(
             "UPDATE second_factors SET last_step = $1, enrolled_at = COALESCE(enrolled_at, $2) \
              WHERE subject = $3 AND last_step < $1",

@@ -725,7 +725,10 @@ pub async fn view_enroll_post(
         .iter()
         .map(|c| hash_token(&normalize_recovery_code(c)))
         .collect();
-    state.store.replace_recovery_codes(&subject, &hashes).await?;
+    state
+        .store
+        .replace_recovery_codes(&subject, &hashes)
+        .await?;
     state
         .store
         .audit(

@@ -1,4 +1,5 @@
-//! Every page of ours, loaded as a browser gets it: a CSP with `frame-ancestors 'none'`,
+//! Every page of ours (login, activation, consent, account, error pages, the consoles), loaded
+//! as a browser gets it: a CSP with `frame-ancestors 'none'`,
 //! `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` (each of these pages carries a
 //! session or a CSRF token), and HTML that references nothing on another origin. The demo
 //! apps' pages are not ours and are left out.
@@ -125,11 +126,26 @@ fn assert_page_is_safe(app: &TestApp, name: &str, page: &Loaded) {
         "{at}"
     );
 
-    // Nothing loaded, linked or posted to another origin; scheme-relative URLs count too.
-    let ours = url::Url::parse(&app.issuer).unwrap().origin();
-    let doc = Html::parse_document(&page.html);
+    let (references, foreign) = references(&app.issuer, &page.html);
+    assert!(
+        foreign.is_empty(),
+        "{at}: references to another origin: {foreign:?}"
+    );
+    assert!(references > 0, "{at}: no references at all? {}", page.html);
+    assert!(
+        !page.html.contains("<script"),
+        "{at}: our pages run no script"
+    );
+}
+
+/// How many URLs the page refers to (loads, links, posts), and those on another origin than
+/// `issuer`; scheme-relative URLs (`//host/x`) count as theirs.
+fn references(issuer: &str, html: &str) -> (usize, Vec<String>) {
+    let base = url::Url::parse(issuer).unwrap();
+    let doc = Html::parse_document(html);
     let any = Selector::parse("*").unwrap();
-    let mut references = 0;
+    let mut count = 0;
+    let mut foreign = Vec::new();
     for element in doc.select(&any) {
         for attr in [
             "src",
@@ -143,21 +159,26 @@ fn assert_page_is_safe(app: &TestApp, name: &str, page: &Loaded) {
             let Some(value) = element.value().attr(attr) else {
                 continue;
             };
-            references += 1;
-            let value = value.trim();
-            let absolute = url::Url::parse(&app.issuer).unwrap().join(value).unwrap();
-            assert!(
-                absolute.origin() == ours || absolute.scheme() == "data",
-                "{at}: <{} {attr}=\"{value}\"> reaches another origin",
-                element.value().name()
-            );
+            count += 1;
+            let reached = base.join(value.trim());
+            if !reached.is_ok_and(|u| u.origin() == base.origin() || u.scheme() == "data") {
+                foreign.push(format!("<{} {attr}=\"{value}\">", element.value().name()));
+            }
         }
     }
-    assert!(references > 0, "{at}: no references at all? {}", page.html);
-    assert!(
-        !page.html.contains("<script"),
-        "{at}: our pages run no script"
-    );
+    (count, foreign)
+}
+
+#[test]
+fn references_to_another_origin_are_found() {
+    let issuer = "http://127.0.0.1:8080";
+    let html = r#"<link rel="stylesheet" href="/static/style.css"><a href="?lang=en">en</a>
+        <form action="/login"></form><img src="//cdn.example/x.png">
+        <script src="https://cdn.example/x.js"></script><a href="http://127.0.0.1:9000/">app</a>"#;
+    let (count, foreign) = references(issuer, html);
+    assert_eq!(count, 6);
+    assert_eq!(foreign.len(), 3, "{foreign:?}");
+    assert!(foreign[0].contains("cdn.example/x.png"));
 }
 
 /// Every page a person can reach: login, activation, consent, the account page, error pages.
@@ -218,6 +239,34 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
     // A fresh browser at /account is sent to a login page, which is just as safe.
     let stranger = Visitor::new(&app).get("/account").await;
     assert_page_is_safe(&app, "account without a session", &stranger);
+
+    // The consoles: the login, and after the password the TOTP page.
+    let console = Visitor::new(&app);
+    let console_login = console.get("/console/login").await;
+    assert!(
+        console_login.html.contains("name=\"password\""),
+        "{}",
+        console_login.html
+    );
+    assert_page_is_safe(&app, "console login", &console_login);
+    let totp = console
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &field(&console_login.html, "csrf")),
+                ("school", "12AB"),
+                ("username", "beheer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        totp.url.contains("/console/totp"),
+        "{} {}",
+        totp.url,
+        totp.html
+    );
+    assert_page_is_safe(&app, "console TOTP", &totp);
 
     // The stylesheet: our own, typed, not sniffed.
     let css = visitor.get("/static/style.css").await;
