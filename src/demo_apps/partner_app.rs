@@ -438,7 +438,10 @@ async fn complete_login(
     let response = app
         .http
         .post(&metadata.token_endpoint)
-        .basic_auth(&app.config.client_id, Some(&app.config.client_secret))
+        .basic_auth(
+            form_encoded(&app.config.client_id),
+            Some(form_encoded(&app.config.client_secret)),
+        )
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
@@ -519,6 +522,11 @@ struct OAuthErrorBody {
     error: String,
     #[serde(default)]
     error_description: Option<String>,
+}
+
+/// RFC 6749 §2.3.1: client_secret_basic sends id and secret form-urlencoded, then Base64.
+fn form_encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// A token endpoint answer: the tokens, or Poortwachter's error in words (RFC 6749 §5.2).
@@ -631,7 +639,10 @@ async fn refresh(app: &PartnerApp, signed_in: &mut SignedIn) -> Result<(), Strin
     let response = app
         .http
         .post(&metadata.token_endpoint)
-        .basic_auth(&app.config.client_id, Some(&app.config.client_secret))
+        .basic_auth(
+            form_encoded(&app.config.client_id),
+            Some(form_encoded(&app.config.client_secret)),
+        )
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.as_str()),

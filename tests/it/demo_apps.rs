@@ -351,7 +351,51 @@ async fn the_school_api_answers_by_the_live_introspection(app: TestApp) {
     assert_eq!(call("/rooster").await.0, 200);
 }
 
+/// The platform suspends the partner: its next page load says access has ended, and a new
+/// login stops at Poortwachter's own page (no login form, no redirect to the partner).
+async fn a_suspended_partner_loses_access_and_cannot_start_a_login(app: TestApp) {
+    let apps = start_demo_apps(&app).await;
+    let browser = browser();
+    let page = sign_in(&browser, &apps, "100002", None, "approve").await;
+    assert_eq!(section(&page, "cijfers").1, "data", "{page}");
+    let platform = app.management_token("platform-demo").await;
+    let (status, body) = app
+        .admin(
+            "PUT",
+            "/api/admin/partners/studyspace-demo/accreditation",
+            &platform,
+            Some(json!({ "status": "suspended", "reason": "audit loopt" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page = home(&browser, &apps).await;
+    let (ended, _) = section(&page, "ended");
+    assert!(ended.contains("geschorst"), "{page}");
+    assert!(
+        ended.contains("not accredited"),
+        "Poortwachter's reason is passed on: {page}"
+    );
+
+    let stranger = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let response = stranger
+        .get(format!("{}/login", apps.partner))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.url().as_str().starts_with(&app.issuer),
+        "{}",
+        response.url()
+    );
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("name=\"password\""), "{html}");
+}
+
 on_every_backend!(
+    a_suspended_partner_loses_access_and_cannot_start_a_login,
     a_parent_signs_in_at_the_partner_app_and_the_school_and_parent_take_it_back,
     the_partner_app_refreshes_and_notices_a_closed_link,
     the_partner_app_shows_a_refusal_from_poortwachter,
