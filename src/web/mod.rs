@@ -2,11 +2,14 @@
 
 pub mod account;
 pub mod activate;
+pub mod calendar;
 pub mod consent;
 pub mod console;
+pub mod dutch_time;
 pub mod error;
 pub mod i18n;
 pub mod login;
+pub mod school;
 pub mod session;
 pub mod throttle;
 
@@ -51,6 +54,22 @@ pub fn router() -> Router<AppState> {
             get(console::view_activate_get).post(console::view_activate_post),
         )
         .route("/console/logout", post(console::view_logout))
+        .route("/school", get(school::view_partners))
+        .route("/school/links/{client_id}", post(school::view_set_link))
+        .route(
+            "/school/closures",
+            get(school::view_closures).post(school::view_create_closure),
+        )
+        .route("/school/closures/{id}/end", post(school::view_end_closure))
+        .route("/school/students", get(school::view_students))
+        .route("/school/students/{username}", get(school::view_student))
+        .route(
+            "/school/students/{username}/leave",
+            post(school::view_student_leaves),
+        )
+        .route("/school/students/{username}/code", post(school::view_new_code))
+        .route("/school/audit", get(school::view_audit))
+        .route("/school/audit.csv", get(school::view_audit_csv))
         .route("/static/style.css", get(stylesheet))
 }
 

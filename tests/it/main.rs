@@ -8,6 +8,7 @@ mod activation;
 mod admin;
 mod authorize;
 mod browser;
+mod console;
 mod consent_age;
 mod demo_apps;
 mod edges;
