@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{begin, commit_audited, Actor, Change, OnboardingError};
-use crate::oauth::live_policy::Audience;
 use crate::domain::scope::Scope;
+use crate::oauth::live_policy::Audience;
 use crate::storage::closures::{insert_closure_in, Closure, NewClosure};
 use crate::App;
 
@@ -114,7 +114,10 @@ pub async fn create_closure(
         }
     }
     if request.ends_at <= request.starts_at {
-        return Err(OnboardingError::invalid("ends_at", "must be after starts_at"));
+        return Err(OnboardingError::invalid(
+            "ends_at",
+            "must be after starts_at",
+        ));
     }
     let reason = require_reason(request.reason)?;
     require_school(app, actor, brin).await?;

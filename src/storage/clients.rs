@@ -393,7 +393,10 @@ pub async fn set_link_in(
 
 /// Every link of a school as it is now: `(client_id, open, reason, changed_at)`.
 impl Store {
-    pub async fn links_of(&self, school_brin: &str) -> DbResult<Vec<(String, bool, Option<String>, i64)>> {
+    pub async fn links_of(
+        &self,
+        school_brin: &str,
+    ) -> DbResult<Vec<(String, bool, Option<String>, i64)>> {
         let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(
             "SELECT client_id, is_open, reason, changed_at FROM school_links WHERE school_brin = $1",
         )

@@ -43,7 +43,11 @@ fn escape(s: &str) -> String {
 }
 
 /// The SVG for the school year starting at `year_start` (1 August, Dutch time).
-pub fn closure_calendar(closures: &[Closure], year_start: DateTime<Utc>, now: DateTime<Utc>) -> String {
+pub fn closure_calendar(
+    closures: &[Closure],
+    year_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
     let year_end = year_start + Duration::days(365);
     let span = (year_end - year_start).num_seconds().max(1);
     let x = |at: i64| -> i64 {
@@ -163,10 +167,28 @@ mod tests {
         let start = parse_input("2026-08-01T00:00").unwrap();
         let now = parse_input("2026-12-01T12:00").unwrap();
         let closures = [
-            closure("cijfers", "parents partners", "2026-12-07T00:00", "2026-12-18T18:00", "toetsweek <1>"),
-            closure("huiswerk", "students", "2027-03-01T00:00", "2027-03-05T00:00", "vakantie"),
+            closure(
+                "cijfers",
+                "parents partners",
+                "2026-12-07T00:00",
+                "2026-12-18T18:00",
+                "toetsweek <1>",
+            ),
+            closure(
+                "huiswerk",
+                "students",
+                "2027-03-01T00:00",
+                "2027-03-05T00:00",
+                "vakantie",
+            ),
             // Last school year: not drawn.
-            closure("rooster", "parents", "2025-12-01T00:00", "2025-12-05T00:00", "oud"),
+            closure(
+                "rooster",
+                "parents",
+                "2025-12-01T00:00",
+                "2025-12-05T00:00",
+                "oud",
+            ),
         ];
         let svg = closure_calendar(&closures, start, now);
         assert!(svg.starts_with("<svg"));

@@ -67,7 +67,10 @@ pub fn router() -> Router<AppState> {
             "/school/students/{username}/leave",
             post(school::view_student_leaves),
         )
-        .route("/school/students/{username}/code", post(school::view_new_code))
+        .route(
+            "/school/students/{username}/code",
+            post(school::view_new_code),
+        )
         .route("/school/audit", get(school::view_audit))
         .route("/school/audit.csv", get(school::view_audit_csv))
         .route("/static/style.css", get(stylesheet))

@@ -30,7 +30,11 @@ pub struct Frame {
 }
 
 impl Frame {
-    async fn of(state: &AppState, who: &Supervisor, active: &'static str) -> Result<Frame, PageError> {
+    async fn of(
+        state: &AppState,
+        who: &Supervisor,
+        active: &'static str,
+    ) -> Result<Frame, PageError> {
         let school_name = state
             .store
             .get_school(who.school())
@@ -77,11 +81,7 @@ fn refused(e: OnboardingError) -> PageError {
         OnboardingError::Conflict(_) => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     };
-    PageError::new(
-        status,
-        ("Niet gelukt", "Not done"),
-        (message, message),
-    )
+    PageError::new(status, ("Niet gelukt", "Not done"), (message, message))
 }
 
 /// `sqlx::Error` is not `Clone`; keep its meaning (unavailable or not) for the page.
@@ -165,7 +165,9 @@ pub async fn view_partners(
             changed: link.map(|l| dutch_time::format_ts(l.2)),
             students: theirs.len(),
             scopes: per_scope.into_iter().collect(),
-            accredited_until: accreditation.valid_until.map(|u| u.format("%d-%m-%Y").to_string()),
+            accredited_until: accreditation
+                .valid_until
+                .map(|u| u.format("%d-%m-%Y").to_string()),
         });
     }
     let notice = match query.done.as_deref() {
@@ -290,7 +292,11 @@ pub async fn view_closures(
         .filter(|c| c.starts_at <= t && t < c.ends_at)
         .map(line)
         .collect();
-    let upcoming = closures.iter().filter(|c| c.starts_at > t).map(line).collect();
+    let upcoming = closures
+        .iter()
+        .filter(|c| c.starts_at > t)
+        .map(line)
+        .collect();
     let mut past: Vec<_> = closures.iter().filter(|c| c.ends_at <= t).collect();
     past.sort_by_key(|c| std::cmp::Reverse(c.ends_at));
     let past = past.into_iter().take(50).map(line).collect();
@@ -419,7 +425,13 @@ pub async fn view_students(
     who: Supervisor,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, PageError> {
-    let q: String = query.q.unwrap_or_default().trim().chars().take(100).collect();
+    let q: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let people = if q.is_empty() {
         Vec::new()
     } else {
@@ -715,7 +727,13 @@ pub async fn view_audit(
     who: Supervisor,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let filter: String = query.q.unwrap_or_default().trim().chars().take(100).collect();
+    let filter: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let entries = audit_entries(&state, who.school(), &filter, 1000)
         .await?
         .into_iter()
@@ -750,14 +768,23 @@ pub async fn view_audit_csv(
     who: Supervisor,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let filter: String = query.q.unwrap_or_default().trim().chars().take(100).collect();
+    let filter: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let entries = audit_entries(&state, who.school(), &filter, 10_000).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, row: [&str; 6]| {
         out.write_record(row.map(spreadsheet_safe))
             .map_err(PageError::internal)
     };
-    write(&mut out, ["at", "actor", "action", "target", "reason", "details"])?;
+    write(
+        &mut out,
+        ["at", "actor", "action", "target", "reason", "details"],
+    )?;
     for e in &entries {
         let at = crate::storage::from_ts(e.at).to_rfc3339();
         write(

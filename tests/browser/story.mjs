@@ -40,7 +40,7 @@ const READY = {
   // /account: "Wie keek mee" lists the partner's reads (branch `account`)
   wieKeekMee: false,
   // /school: link forms /school/links/{client_id}, closures form /school/closures (lead)
-  schoolConsole: false,
+  schoolConsole: true,
   // /platform: suspend form /platform/partners/{client_id}/suspend (lead)
   platformConsole: false,
 };
@@ -211,8 +211,11 @@ async function submit(page, selector, fields = {}) {
       for (const v of [].concat(value)) await form.locator(`[name="${name}"][value="${v}"]`).check();
     } else if (!tag.endsWith(':hidden')) await field.first().fill(String(value));
   }
-  await Promise.all([page.waitForLoadState('load'), form.locator('button[type=submit], button:not([type])').first().click()]);
-  await page.waitForLoadState('load');
+  // A form post answers with a redirect (303) to the page that shows the result.
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    form.locator('button[type=submit], button:not([type])').first().click(),
+  ]);
 }
 
 try {
@@ -283,6 +286,8 @@ try {
     await submit(supervisor, 'form[action="/school/links/studyspace-demo"]:has([name=open][value=true])', {
       reason: 'Contract verlengd',
     });
+    await supervisor.goto(`${ISSUER}/school/closures`);
+    await check(supervisor, 'school-closures');
     await submit(supervisor, 'form[action="/school/closures"]', {
       scope: 'cijfers',
       audiences: ['partners'],

@@ -114,7 +114,11 @@ async fn wrong_codes_are_throttled() {
         )
         .await
         .page();
-    assert!(page.html.contains("Te veel onjuiste codes"), "{}", page.html);
+    assert!(
+        page.html.contains("Te veel onjuiste codes"),
+        "{}",
+        page.html
+    );
 }
 
 #[tokio::test]
@@ -195,7 +199,13 @@ async fn a_new_operator_activates_enrols_and_keeps_recovery_codes() {
             .store
             .unused_recovery_codes(&format!(
                 "operator:{}",
-                app.state.store.find_operator("ops.nieuw").await.unwrap().unwrap().id
+                app.state
+                    .store
+                    .find_operator("ops.nieuw")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id
             ))
             .await
             .unwrap(),
@@ -206,7 +216,9 @@ async fn a_new_operator_activates_enrols_and_keeps_recovery_codes() {
         .fetch_all(app.state.store.pool())
         .await
         .unwrap();
-    assert!(stored.iter().all(|(h,)| !codes.iter().any(|c| h.contains(c.as_str()))));
+    assert!(stored
+        .iter()
+        .all(|(h,)| !codes.iter().any(|c| h.contains(c.as_str()))));
 
     // A recovery code logs in once.
     for (attempt, expect_ok) in [(0, true), (1, false)] {
@@ -263,7 +275,11 @@ async fn closing_the_link_ends_the_partners_access_at_its_next_call() {
     let closed = browser
         .post(
             "/school/links/studyspace-demo",
-            &[("csrf", &csrf), ("open", "false"), ("reason", "contract opgezegd")],
+            &[
+                ("csrf", &csrf),
+                ("open", "false"),
+                ("reason", "contract opgezegd"),
+            ],
         )
         .await
         .page();
@@ -284,7 +300,11 @@ async fn closing_the_link_ends_the_partners_access_at_its_next_call() {
     browser
         .post(
             "/school/links/studyspace-demo",
-            &[("csrf", &csrf), ("open", "true"), ("reason", "nieuw contract")],
+            &[
+                ("csrf", &csrf),
+                ("open", "true"),
+                ("reason", "nieuw contract"),
+            ],
         )
         .await
         .page();
@@ -321,14 +341,35 @@ async fn a_closure_withholds_grades_from_partners_until_it_is_ended() {
     assert!(created.html.contains("27-11-2026 17:00"));
     let answer = app.introspect(access).await;
     assert_eq!(answer["active"], true);
-    assert_eq!(answer["withheld_scopes"], serde_json::json!(["cijfers"]), "{answer}");
+    assert_eq!(
+        answer["withheld_scopes"],
+        serde_json::json!(["cijfers"]),
+        "{answer}"
+    );
     assert!(answer.to_string().contains("toetsweek"));
 
     // Bad input: a clear page, nothing stored.
     for fields in [
-        vec![("scope", "cijfers"), ("starts_at", "2026-11-23T09:00"), ("ends_at", "2026-11-27T17:00"), ("reason", "x")],
-        vec![("scope", "cijfers"), ("audiences", "parents"), ("starts_at", "morgen"), ("ends_at", "2026-11-27T17:00"), ("reason", "x")],
-        vec![("scope", "cijfers"), ("audiences", "parents"), ("starts_at", "2026-11-27T09:00"), ("ends_at", "2026-11-23T17:00"), ("reason", "x")],
+        vec![
+            ("scope", "cijfers"),
+            ("starts_at", "2026-11-23T09:00"),
+            ("ends_at", "2026-11-27T17:00"),
+            ("reason", "x"),
+        ],
+        vec![
+            ("scope", "cijfers"),
+            ("audiences", "parents"),
+            ("starts_at", "morgen"),
+            ("ends_at", "2026-11-27T17:00"),
+            ("reason", "x"),
+        ],
+        vec![
+            ("scope", "cijfers"),
+            ("audiences", "parents"),
+            ("starts_at", "2026-11-27T09:00"),
+            ("ends_at", "2026-11-23T17:00"),
+            ("reason", "x"),
+        ],
     ] {
         let mut with_csrf = vec![("csrf", csrf.as_str())];
         with_csrf.extend(fields);
@@ -337,7 +378,9 @@ async fn a_closure_withholds_grades_from_partners_until_it_is_ended() {
     }
     assert_eq!(app.state.store.closures_of("12AB").await.unwrap().len(), 1);
 
-    let id = app.state.store.closures_of("12AB").await.unwrap()[0].id.clone();
+    let id = app.state.store.closures_of("12AB").await.unwrap()[0]
+        .id
+        .clone();
     let ended = browser
         .post(&format!("/school/closures/{id}/end"), &[("csrf", &csrf)])
         .await
@@ -410,7 +453,12 @@ async fn console_pages_work_on_postgres() {
         )
         .await
         .page();
-    assert!(app.state.store.link_is_open("12AB", "huiswerkhulp-demo").await.unwrap());
+    assert!(app
+        .state
+        .store
+        .link_is_open("12AB", "huiswerkhulp-demo")
+        .await
+        .unwrap());
     let found = browser.open("/school/students?q=de%20vries").await.page();
     assert!(found.html.contains("Jan de Vries"), "{}", found.html);
     let audit = browser

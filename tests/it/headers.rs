@@ -7,7 +7,7 @@
 use reqwest::header::{HeaderMap, CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
 use scraper::{Html, Selector};
 
-use crate::helpers::{TestApp, PASSWORD};
+use crate::helpers::{TestApp, PASSWORD, SUPERVISOR_TOTP};
 use crate::on_every_backend;
 
 /// A browser that keeps cookies and follows our redirects by hand, keeping the headers of the
@@ -267,6 +267,32 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
         totp.html
     );
     assert_page_is_safe(&app, "console TOTP", &totp);
+    let school = console
+        .post(
+            "/console/totp",
+            &[
+                ("csrf", &field(&totp.html, "csrf")),
+                ("code", &app.totp(SUPERVISOR_TOTP)),
+            ],
+        )
+        .await;
+    assert!(
+        school.url.ends_with("/school"),
+        "{} {}",
+        school.url,
+        school.html
+    );
+    assert_page_is_safe(&app, "school: partners", &school);
+    for path in [
+        "/school/closures",
+        "/school/students",
+        "/school/students/100001",
+        "/school/audit",
+    ] {
+        let page = console.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.html);
+        assert_page_is_safe(&app, path, &page);
+    }
 
     // The stylesheet: our own, typed, not sniffed.
     let css = visitor.get("/static/style.css").await;

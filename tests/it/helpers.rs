@@ -846,7 +846,8 @@ impl TestApp {
 
     /// The demo supervisor of 12AB, logged in to `/school`.
     pub async fn supervisor_browser(&self) -> (Browser, Page) {
-        self.console_browser("12AB", "beheer", SUPERVISOR_TOTP).await
+        self.console_browser("12AB", "beheer", SUPERVISOR_TOTP)
+            .await
     }
 
     /// The demo platform operator, logged in to `/platform`.
