@@ -89,7 +89,8 @@ const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true
 
 async function person() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
-  context.setDefaultTimeout(15_000);
+  // Generous: in CI the story shares two cores with the rest of the test suite.
+  context.setDefaultTimeout(30_000);
   context.on('request', (request) => {
     const url = new URL(request.url());
     if (!['data:', 'about:'].includes(url.protocol) && !allowedOrigins.has(url.origin)) {
