@@ -7,6 +7,7 @@
 //! a change that happened, nor record one that did not.
 
 pub mod activation;
+pub mod operators;
 pub mod registrations;
 pub mod roster;
 pub mod school;

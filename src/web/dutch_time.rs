@@ -60,6 +60,23 @@ pub fn school_year_start(at: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(at)
 }
 
+/// The last day (Dutch time) a period ending at `until` covers: a period that ends at
+/// midnight covers the day before ("tot en met").
+pub fn last_day(until: DateTime<Utc>) -> String {
+    (until - chrono::Duration::seconds(1))
+        .with_timezone(&Amsterdam)
+        .format("%d-%m-%Y")
+        .to_string()
+}
+
+/// As [`last_day`], as the value of an HTML `date` input.
+pub fn last_day_input(until: DateTime<Utc>) -> String {
+    (until - chrono::Duration::seconds(1))
+        .with_timezone(&Amsterdam)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod dutch_time;
 pub mod error;
 pub mod i18n;
 pub mod login;
+pub mod platform;
 pub mod school;
 pub mod session;
 pub mod throttle;
@@ -73,6 +74,30 @@ pub fn router() -> Router<AppState> {
         )
         .route("/school/audit", get(school::view_audit))
         .route("/school/audit.csv", get(school::view_audit_csv))
+        .route("/platform", get(platform::view_partners))
+        .route("/platform/partners", post(platform::view_register_partner))
+        .route(
+            "/platform/partners/{client_id}/suspend",
+            post(platform::view_suspend),
+        )
+        .route(
+            "/platform/partners/{client_id}/accredit",
+            post(platform::view_accredit),
+        )
+        .route(
+            "/platform/partners/{client_id}/rotate",
+            post(platform::view_rotate),
+        )
+        .route("/platform/clients", get(platform::view_clients))
+        .route(
+            "/platform/resource-servers",
+            post(platform::view_register_resource_server),
+        )
+        .route(
+            "/platform/management-clients",
+            post(platform::view_register_management_client),
+        )
+        .route("/platform/audit", get(platform::view_audit))
         .route("/static/style.css", get(stylesheet))
 }
 

@@ -165,9 +165,7 @@ pub async fn view_partners(
             changed: link.map(|l| dutch_time::format_ts(l.2)),
             students: theirs.len(),
             scopes: per_scope.into_iter().collect(),
-            accredited_until: accreditation
-                .valid_until
-                .map(|u| u.format("%d-%m-%Y").to_string()),
+            accredited_until: accreditation.valid_until.map(dutch_time::last_day),
         });
     }
     let notice = match query.done.as_deref() {

@@ -42,7 +42,7 @@ const READY = {
   // /school: link forms /school/links/{client_id}, closures form /school/closures (lead)
   schoolConsole: true,
   // /platform: suspend form /platform/partners/{client_id}/suspend (lead)
-  platformConsole: false,
+  platformConsole: true,
 };
 if (process.env.STORY_FEATURES) {
   const on = process.env.STORY_FEATURES.split(',');

@@ -7,7 +7,7 @@
 use reqwest::header::{HeaderMap, CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
 use scraper::{Html, Selector};
 
-use crate::helpers::{TestApp, PASSWORD, SUPERVISOR_TOTP};
+use crate::helpers::{TestApp, OPERATOR_TOTP, PASSWORD, SUPERVISOR_TOTP};
 use crate::on_every_backend;
 
 /// A browser that keeps cookies and follows our redirects by hand, keeping the headers of the
@@ -290,6 +290,41 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
         "/school/audit",
     ] {
         let page = console.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.html);
+        assert_page_is_safe(&app, path, &page);
+    }
+
+    let operator = Visitor::new(&app);
+    let login = operator.get("/console/login").await;
+    let totp = operator
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &field(&login.html, "csrf")),
+                ("school", ""),
+                ("username", "operator"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let platform = operator
+        .post(
+            "/console/totp",
+            &[
+                ("csrf", &field(&totp.html, "csrf")),
+                ("code", &app.totp(OPERATOR_TOTP)),
+            ],
+        )
+        .await;
+    assert!(
+        platform.url.ends_with("/platform"),
+        "{} {}",
+        platform.url,
+        platform.html
+    );
+    assert_page_is_safe(&app, "platform: partners", &platform);
+    for path in ["/platform/clients", "/platform/audit"] {
+        let page = operator.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.html);
         assert_page_is_safe(&app, path, &page);
     }

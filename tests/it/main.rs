@@ -19,6 +19,7 @@ mod instances;
 mod onboarding;
 mod openapi_check;
 mod pages;
+mod platform;
 mod policy;
 mod registrations;
 mod resources;
