@@ -499,7 +499,7 @@ section.refused,section.ended,section.failed{border-left-color:#a33a00}
 .notice{background:#fff4ec;border:1px solid #a33a00;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd6ee}
 a{color:#3d1f7d}a.button,button{display:inline-block;background:#4b2a91;color:#fff;border:0;border-radius:.4rem;padding:.6rem 1rem;font:inherit;text-decoration:none;cursor:pointer}
-@media (max-width:30rem){table{font-size:.85rem}th,td{padding:.2rem .3rem}}
+@media (max-width:30rem){main{padding:0 .5rem 2rem}section{padding:.5rem}table{font-size:.85rem}th,td{padding:.2rem .25rem}}
 a.button:focus,button:focus,a:focus{outline:3px solid #f0a500;outline-offset:2px}
 ";
 
@@ -770,7 +770,7 @@ fn section(resource: Resource, fetched: Fetched) -> Section {
         Resource::Rooster => (
             "rooster",
             "Rooster",
-            vec!["Dag", "Tijd", "Vak", "Docent", "Lokaal"],
+            vec!["Dag", "Begint", "Vak", "Lokaal", "Docent"],
         ),
         Resource::Huiswerk => ("huiswerk", "Huiswerk", vec!["Vak", "Inleveren", "Opdracht"]),
         Resource::Cijfers => (
@@ -824,15 +824,7 @@ fn rows(resource: Resource, data: Value) -> Result<Vec<Vec<String>>, String> {
             .map_err(unreadable)?
             .items
             .into_iter()
-            .map(|l| {
-                vec![
-                    l.day,
-                    format!("{}–{}", l.start, l.end),
-                    l.subject,
-                    l.teacher,
-                    l.room,
-                ]
-            })
+            .map(|l| vec![l.day, l.start, l.subject, l.room, l.teacher])
             .collect(),
         Resource::Huiswerk => serde_json::from_value::<StudentData<Assignment>>(data)
             .map_err(unreadable)?

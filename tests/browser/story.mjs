@@ -85,7 +85,8 @@ const skipped = [];
 let shot = 0;
 
 mkdirSync(SHOTS, { recursive: true });
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+// Dutch, as the schools' people see it (date fields follow the browser's language).
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--lang=nl-NL'] });
 
 async function person() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
