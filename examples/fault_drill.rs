@@ -733,10 +733,13 @@ async fn partner_flow(base: &str) -> Result<Value, Outcome> {
     {
         Page::Left(location) => location,
         Page::Html(consent) if consent.contains("decision") => {
+            // Every scope left ticked, as a browser submits the consent form.
             let fields = [
                 ("csrf", input(&consent, "csrf")),
                 ("request", input(&consent, "request")),
                 ("decision", "approve".to_string()),
+                ("scope", "rooster".to_string()),
+                ("scope", "offline_access".to_string()),
             ];
             match follow(
                 &browser,

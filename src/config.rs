@@ -60,6 +60,12 @@ pub struct Config {
     /// A bearer token that opens `/metrics` on the main listener. With neither this nor
     /// `metrics_bind` set, `/metrics` is not served at all.
     pub metrics_token: Option<String>,
+    /// "Wie keek mee": school years kept besides the current one (1 August, Dutch time);
+    /// the default 1 keeps this school year and the previous one.
+    pub access_log_retention_school_years: u32,
+    /// Seconds between writes of the reads counted in memory for "Wie keek mee"; 0 writes
+    /// them only at shutdown (and when a test flushes).
+    pub access_log_flush_secs: u64,
 }
 
 impl Default for Config {
@@ -86,6 +92,8 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             metrics_bind: None,
             metrics_token: None,
+            access_log_retention_school_years: 1,
+            access_log_flush_secs: 5,
         }
     }
 }
@@ -166,6 +174,11 @@ impl fmt::Debug for Config {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("metrics_bind", &self.metrics_bind)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field(
+                "access_log_retention_school_years",
+                &self.access_log_retention_school_years,
+            )
+            .field("access_log_flush_secs", &self.access_log_flush_secs)
             .finish()
     }
 }

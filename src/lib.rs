@@ -59,6 +59,8 @@ pub struct App {
     pub device_key: Vec<u8>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// "Wie keek mee": reads counted in memory, written by [`spawn_read_flush_job`].
+    pub reads: storage::access_log::ReadRecorder,
 }
 
 impl Deref for AppState {
@@ -142,6 +144,7 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         argon2_verifications: Default::default(),
         device_key,
         metrics: telemetry::install(),
+        reads: Default::default(),
     })))
 }
 
@@ -223,6 +226,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         spawn_purge_job(self.state.clone());
+        spawn_read_flush_job(self.state.clone());
         if let Some(bind) = self.state.config.metrics_bind.clone() {
             // `/metrics` for the scraper on an internal address, unauthenticated there.
             let listener = TcpListener::bind(&bind).await?;
@@ -239,7 +243,12 @@ impl Application {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
             max_connections: config.max_connections,
         };
-        serve::serve(self.listener, self.router, limits, shutdown_signal()).await
+        let served = serve::serve(self.listener, self.router, limits, shutdown_signal()).await;
+        // Reads counted since the last flush are written before the process ends.
+        if let Err(e) = self.state.reads.flush(&self.state.store).await {
+            tracing::warn!(error = %e, "writing the last counted reads failed");
+        }
+        served
     }
 }
 
@@ -256,7 +265,36 @@ pub async fn purge_expired_rows(state: &AppState) -> Result<u64, sqlx::Error> {
         metrics::counter!("poortwachter_purged_rows_total", "table" => table).increment(rows);
         total += rows;
     }
+    let keep_from = storage::access_log::retention_start(
+        state.now(),
+        state.config.access_log_retention_school_years,
+    );
+    let reads = state.store.purge_access_log(keep_from).await?;
+    if reads > 0 {
+        metrics::counter!("poortwachter_purged_rows_total", "table" => "access_log")
+            .increment(reads);
+        total += reads;
+    }
     Ok(total)
+}
+
+/// Every `access_log_flush_secs`, write the reads counted for "Wie keek mee" (one batched
+/// upsert), so introspection itself never waits for the database to record them.
+fn spawn_read_flush_job(state: AppState) {
+    let every = state.config.access_log_flush_secs;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(every));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = state.reads.flush(&state.store).await {
+                tracing::warn!(error = %e, "writing counted reads failed; kept for the next try");
+            }
+        }
+    });
 }
 
 /// Every `purge_interval_secs`, purge (times from the injected clock, so tests move them).

@@ -452,7 +452,12 @@ pub async fn respond(
             student,
             grant,
             actor,
-        } => issue_code(state, request, browser, &student, &grant, actor).await,
+        } => {
+            // A grant that covers the request: the code carries what was asked, never more
+            // than the grant holds.
+            let scopes = ScopeSet::parse_lossy(&request.scopes).intersection(&grant.scopes());
+            issue_code(state, request, browser, &student, &grant, &scopes, actor).await
+        }
         Step::IssueFirstParty(account) => {
             let now = state.now();
             let recorded = state
@@ -479,19 +484,23 @@ pub async fn respond(
             if changed {
                 state.cache.changed(&state.store).await?;
             }
-            issue_code(state, request, browser, &account, &grant, None).await
+            let scopes = ScopeSet::parse_lossy(&request.scopes);
+            issue_code(state, request, browser, &account, &grant, &scopes, None).await
         }
     }
 }
 
 /// Issue an authorization code and send the browser back to the client (RFC 6749 §4.1.2),
-/// with `iss` (RFC 9207) and the client's `state`.
+/// with `iss` (RFC 9207) and the client's `state`. The code carries `scopes`: what the
+/// person granted for this request, which may be less than was requested (the token
+/// response's `scope` then says so, RFC 6749 §3.3).
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     browser: &BrowserSession,
     student: &Account,
     grant: &Grant,
+    scopes: &ScopeSet,
     actor: Option<String>,
 ) -> Result<Response, PageError> {
     // A request is answered once; a second submit of the same consent form mints nothing.
@@ -510,7 +519,7 @@ pub async fn issue_code(
             grant_id: grant.id.clone(),
             student_id: student.id.clone(),
             actor_id: actor,
-            scopes: request.scopes.clone(),
+            scopes: scopes.to_string(),
             nonce: request.nonce.clone(),
             session_id: browser.id.clone(),
             auth_time: browser.auth_time.unwrap_or(ts(now)),

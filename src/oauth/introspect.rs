@@ -17,6 +17,7 @@ use super::params::Params;
 use crate::crypto::pairwise::pairwise_subject;
 use crate::crypto::tokens::hash_token;
 use crate::domain::scope::ScopeSet;
+use crate::storage::access_log::is_data;
 use crate::storage::clients::Client;
 use crate::storage::ts;
 use crate::AppState;
@@ -148,6 +149,16 @@ async fn access_answer(
     };
     if !may_see(caller, &active.token.client_id) {
         return Ok(Err(Inactive::OtherClient));
+    }
+    // "Wie keek mee": a resource server asking about a partner's access token is about to
+    // hand that partner the data of the scopes it is told (withheld ones excluded). Counted
+    // in memory, written later in batches.
+    if caller.kind == "resource_server" && !active.live.is_first_party() {
+        state.reads.record(
+            &active.live.grant.id,
+            active.scopes.iter().filter(|s| is_data(*s)),
+            now,
+        );
     }
     Ok(Ok(describe(
         state,

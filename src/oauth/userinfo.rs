@@ -33,6 +33,16 @@ pub async fn userinfo(
     if !active.scopes.contains(Scope::OpenId) {
         return Err(OAuthError::insufficient_scope("openid"));
     }
+    // "Wie keek mee": the partner read the login confirmation (`sub`) and, with `naam`, the
+    // name. The school's own app is not a partner and is not listed.
+    if !active.live.is_first_party() {
+        let read = [Scope::OpenId, Scope::Naam];
+        state.reads.record(
+            &active.live.grant.id,
+            read.into_iter().filter(|s| active.scopes.contains(*s)),
+            now,
+        );
+    }
     let claims = subject_claims(
         &state,
         &active.token.client_id,

@@ -58,6 +58,12 @@ const PURGES: &[Purge] = &[
         retention_secs: TOKEN_RETENTION_SECS,
     },
     Purge {
+        table: "roster_uploads",
+        key: "id",
+        expired: "expires_at <= $1",
+        retention_secs: 0,
+    },
+    Purge {
         table: "console_sessions",
         key: "id",
         expired: "expires_at <= $1",
@@ -125,5 +131,39 @@ impl Store {
             }
         }
         Ok(purged)
+    }
+}
+
+impl Store {
+    /// "Wie keek mee" beyond its retention: delete access-log rows whose hour starts before
+    /// `keep_from`, in batches like the other purges. Returns the rows deleted.
+    pub async fn purge_access_log(&self, keep_from: DateTime<Utc>) -> DbResult<u64> {
+        let cutoff = ts(keep_from);
+        let any: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM access_log WHERE hour_start < $1 LIMIT 1")
+                .bind(cutoff)
+                .fetch_optional(self.pool())
+                .await?;
+        if any.is_none() {
+            return Ok(0);
+        }
+        let mut total = 0;
+        for _ in 0..MAX_BATCHES_PER_RUN {
+            // A row value keys the composite primary key on both backends.
+            let done = sqlx::query(
+                "DELETE FROM access_log WHERE (grant_id, scope, hour_start) IN \
+                 (SELECT grant_id, scope, hour_start FROM access_log WHERE hour_start < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(BATCH)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            total += done;
+            if done < u64::try_from(BATCH).unwrap_or(u64::MAX) {
+                break;
+            }
+        }
+        Ok(total)
     }
 }

@@ -281,6 +281,7 @@ pub struct GrantView {
     pub client_id: String,
     pub client_name: String,
     pub scopes: String,
+    pub given_by: String,
     pub given_by_role: String,
     pub granted_at: i64,
     pub expires_at: i64,
@@ -296,7 +297,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<Vec<GrantView>> {
         sqlx::query_as(
-            "SELECT g.id, g.client_id, c.display_name AS client_name, g.scopes, g.given_by_role, \
+            "SELECT g.id, g.client_id, c.display_name AS client_name, g.scopes, g.given_by, g.given_by_role, \
              g.granted_at, g.expires_at, \
              (SELECT MAX(t.issued_at) FROM access_tokens t WHERE t.grant_id = g.id) AS last_token_at \
              FROM grants g JOIN clients c ON c.client_id = g.client_id \
@@ -307,5 +308,29 @@ impl Store {
         .bind(ts(now))
         .fetch_all(self.pool())
         .await
+    }
+}
+
+impl Store {
+    /// A student of 18 confirms a consent a parent gave earlier: from now on it is the
+    /// student's own (given by the student, at `now`). `false` when the grant is not an
+    /// active parent's grant about this student (anymore).
+    pub async fn confirm_grant(
+        &self,
+        grant_id: &str,
+        student_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let updated = sqlx::query(
+            "UPDATE grants SET given_by = $2, given_by_role = 'student', granted_at = $3 \
+             WHERE id = $1 AND student_id = $2 AND given_by_role = 'parent' \
+             AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(grant_id)
+        .bind(student_id)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
     }
 }

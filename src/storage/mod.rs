@@ -2,6 +2,7 @@
 //! with runtime queries that both accept (`$1` placeholders, Unix-second BIGINT times, 0/1
 //! flags) and migrations per backend in `migrations/<backend>/`, applied at start.
 
+pub mod access_log;
 pub mod accounts;
 pub mod activation;
 pub mod admin;

@@ -1,5 +1,6 @@
 //! The consent page: which partner, with which accreditation, wants which data, for whom.
-//! A parent chooses the child; approve or deny.
+//! A parent chooses the child and, per scope, what to share (all ticked at first; `openid`
+//! always stays); approve or deny. The partner gets only what was chosen (RFC 6749 §3.3).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -15,7 +16,7 @@ use super::login::{apply_language, pending_request, PageQuery};
 use super::{no_store_for, session};
 use crate::domain::account::Role;
 use crate::domain::policy::{Refusal, GIVEN_BY_PARENT, GIVEN_BY_STUDENT};
-use crate::domain::scope::ScopeSet;
+use crate::domain::scope::{Scope, ScopeSet};
 use crate::oauth::authorize::{
     decide, issue_code, respond, ChildIneligible, ConsentChoices, ErrorRedirect, Step,
 };
@@ -26,6 +27,8 @@ use crate::AppState;
 struct ScopeLine {
     name: &'static str,
     explanation: &'static str,
+    /// A checkbox the person may untick; `openid` is shown as text (it only confirms the login).
+    choosable: bool,
 }
 
 struct ChildLine {
@@ -85,6 +88,7 @@ fn render(
         .map(|scope| ScopeLine {
             name: scope.as_str(),
             explanation: scope.explanation(english),
+            choosable: scope != Scope::OpenId,
         })
         .collect();
     let eligible = choices
@@ -206,8 +210,22 @@ pub async fn view_consent_post(
         }
         _ => (choices.account.clone(), None),
     };
+    let scopes = chosen_scopes(&ScopeSet::parse_lossy(&request.scopes), &body);
+    // Nothing left to share (every box unticked, no `openid` asked): that is a refusal.
+    if scopes.is_empty() {
+        state.store.take_authorization_request(&request.id).await?;
+        tracing::info!(client = %request.client_id, "consent given for no scope: denied");
+        let back = ErrorRedirect {
+            issuer: &state.config.issuer,
+            redirect_uri: &request.redirect_uri,
+            state: request.state.as_deref(),
+        };
+        return Ok(back.to(
+            "access_denied",
+            "the user shared none of the requested scopes",
+        ));
+    }
     let now = state.now();
-    let scopes = ScopeSet::parse_lossy(&request.scopes);
     let recorded = state
         .store
         .record_consent(
@@ -241,5 +259,36 @@ pub async fn view_consent_post(
         state.cache.changed(&state.store).await?;
     }
     tracing::info!(client = %request.client_id, grant = %grant.id, "consent given");
-    issue_code(&state, &request, &browser, &student, &grant, actor).await
+    issue_code(&state, &request, &browser, &student, &grant, &scopes, actor).await
+}
+
+/// The scopes ticked on the form (repeated `scope` fields, which serde_urlencoded cannot
+/// collect), within what was requested: a forged value never widens the request. `openid`
+/// is not a choice and stays when it was asked for.
+fn chosen_scopes(requested: &ScopeSet, body: &[u8]) -> ScopeSet {
+    let ticked: ScopeSet = url::form_urlencoded::parse(body)
+        .filter(|(key, _)| key == "scope")
+        .filter_map(|(_, value)| Scope::parse(&value))
+        .chain(std::iter::once(Scope::OpenId))
+        .collect();
+    requested.intersection(&ticked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ticked_and_requested_scopes_are_chosen() {
+        let requested = ScopeSet::parse("openid naam rooster cijfers").unwrap();
+        let chosen = chosen_scopes(
+            &requested,
+            b"csrf=x&scope=naam&scope=huiswerk&scope=rooster",
+        );
+        assert_eq!(chosen.to_string(), "openid naam rooster");
+        let nothing = chosen_scopes(&requested, b"csrf=x&decision=approve");
+        assert_eq!(nothing.to_string(), "openid", "openid is not a choice");
+        let without_openid = ScopeSet::parse("rooster").unwrap();
+        assert!(chosen_scopes(&without_openid, b"scope=openid&scope=cijfers").is_empty());
+    }
 }

@@ -29,16 +29,16 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PASSWORD = 'welkom-demo-2026';
 const CLOSURE_REASON = 'Toetsweek: de cijfers komen na de toetsweek';
 
-// Parts of the story whose pages are still being built on other branches. A step that is off
-// is reported as SKIPPED, loudly; STORY_FEATURES=all (or a comma list) turns steps on.
-// TODO: switch each on when its pages are in main.
+// The parts of the story by the pages they need; every one is in main and on. A branch that
+// reworks those pages may switch its part off for a while: it is then reported as SKIPPED,
+// loudly, and STORY_FEATURES=all (or a comma list of names) turns it on for one run.
 const READY = {
   // /consent: a checkbox input[name=scope] per scope (branch `account`)
-  consentScopes: false,
+  consentScopes: true,
   // /account: a withdraw form per scope (hidden grant and scope) (branch `account`)
-  accountScopes: false,
+  accountScopes: true,
   // /account: "Wie keek mee" lists the partner's reads (branch `account`)
-  wieKeekMee: false,
+  wieKeekMee: true,
   // /school: link forms /school/links/{client_id}, closures form /school/closures (lead)
   schoolConsole: true,
   // /platform: suspend form /platform/partners/{client_id}/suspend (lead)

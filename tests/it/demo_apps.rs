@@ -88,6 +88,15 @@ fn field(html: &str, name: &str) -> String {
         .to_string()
 }
 
+/// The values of the ticked `scope` checkboxes.
+fn checked_scopes(html: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let selector = Selector::parse("input[name=\"scope\"][checked]").unwrap();
+    doc.select(&selector)
+        .filter_map(|e| e.value().attr("value").map(str::to_string))
+        .collect()
+}
+
 /// The text and class of the element with `id`, if there is one.
 fn element(html: &str, id: &str) -> Option<(String, String)> {
     let doc = Html::parse_document(html);
@@ -142,6 +151,12 @@ async fn sign_in(
     if let Some(child) = child {
         form.push(("student", child));
     }
+    // Per-scope consent: the checkboxes as the page ticks them (all that is asked).
+    let ticked = checked_scopes(&consent);
+    assert!(ticked.iter().any(|s| s == "cijfers"), "{consent}");
+    for scope in &ticked {
+        form.push(("scope", scope));
+    }
     let (at, home) = post(browser, &format!("{issuer}/consent"), &form).await;
     assert!(at.starts_with(&apps.partner), "ended at {at}: {home}");
     home
@@ -154,8 +169,9 @@ async fn home(browser: &reqwest::Client, apps: &DemoApps) -> String {
 /// Given the demo school with Studyspace's link open, when a parent signs in at the partner
 /// app and consents for Jan, then the partner app shows Jan's name, timetable, homework and
 /// grades; after the school closes `cijfers` for partners the next page load shows the
-/// school's reason there (and still the timetable); after the parent withdraws the consent
-/// in `/account`, the next page load says access has ended.
+/// school's reason there (and still the timetable); after the parent stops sharing huiswerk
+/// in `/account` there is no homework, and after the whole consent is withdrawn the next page
+/// load says access has ended.
 async fn a_parent_signs_in_at_the_partner_app_and_the_school_and_parent_take_it_back(app: TestApp) {
     let apps = start_demo_apps(&app).await;
     let browser = browser();
@@ -192,7 +208,26 @@ async fn a_parent_signs_in_at_the_partner_app_and_the_school_and_parent_take_it_
     assert_eq!(section(&page, "rooster").1, "data", "{page}");
     assert_eq!(section(&page, "huiswerk").1, "data", "{page}");
 
-    // The parent withdraws in Poortwachter's /account (same browser, still logged in there).
+    // The parent stops sharing huiswerk in Poortwachter's /account (same browser, still
+    // logged in there): the next page load gets no homework, the timetable still.
+    let (_, account) = get(&browser, &app.url("/account")).await;
+    let (_, _) = post(
+        &browser,
+        &app.url("/account/withdraw"),
+        &[
+            ("csrf", &field(&account, "csrf")),
+            ("grant", &field(&account, "grant")),
+            ("scope", "huiswerk"),
+        ],
+    )
+    .await;
+    let page = home(&browser, &apps).await;
+    let (huiswerk, class) = section(&page, "huiswerk");
+    assert_eq!(class, "refused", "{page}");
+    assert!(huiswerk.contains("ingetrokken"), "{huiswerk}");
+    assert_eq!(section(&page, "rooster").1, "data", "{page}");
+
+    // Then withdraws the whole consent: access has ended.
     let (_, account) = get(&browser, &app.url("/account")).await;
     let (_, _) = post(
         &browser,

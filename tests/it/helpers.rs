@@ -608,10 +608,23 @@ impl Browser {
         .await
     }
 
-    /// Press approve or deny on the consent `page`, for a parent with the chosen child.
+    /// Press approve or deny on the consent `page`, for a parent with the chosen child, with
+    /// every scope left ticked (as a browser submits the form).
     pub async fn consent(&self, page: &Page, decision: &str, child: Option<&str>) -> Outcome {
+        self.consent_unticking(page, decision, child, &[]).await
+    }
+
+    /// As [`Browser::consent`], after unticking the scope checkboxes `untick`.
+    pub async fn consent_unticking(
+        &self,
+        page: &Page,
+        decision: &str,
+        child: Option<&str>,
+        untick: &[&str],
+    ) -> Outcome {
         let csrf = page.input("csrf").unwrap();
         let request = page.input("request").unwrap();
+        let ticked = page.checked("scope");
         let mut fields = vec![
             ("csrf", csrf.as_str()),
             ("request", request.as_str()),
@@ -619,6 +632,9 @@ impl Browser {
         ];
         if let Some(child) = child {
             fields.push(("student", child));
+        }
+        for scope in ticked.iter().filter(|s| !untick.contains(&s.as_str())) {
+            fields.push(("scope", scope.as_str()));
         }
         self.post("/consent", &fields).await
     }
@@ -651,6 +667,15 @@ impl Page {
                     e.value().attr("disabled").is_none(),
                 )
             })
+            .collect()
+    }
+
+    /// The values of the checked checkboxes `name`.
+    pub fn checked(&self, name: &str) -> Vec<String> {
+        let doc = Html::parse_document(&self.html);
+        let selector = Selector::parse(&format!("input[name=\"{name}\"][checked]")).unwrap();
+        doc.select(&selector)
+            .filter_map(|e| e.value().attr("value").map(str::to_string))
             .collect()
     }
 
@@ -853,5 +878,19 @@ impl TestApp {
     /// The demo platform operator, logged in to `/platform`.
     pub async fn operator_browser(&self) -> (Browser, Page) {
         self.console_browser("", "operator", OPERATOR_TOTP).await
+    }
+}
+
+impl Browser {
+    /// Submit a `multipart/form-data` form (a file upload) and follow our redirects.
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Outcome {
+        let response = self
+            .http
+            .post(self.absolute(path))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        self.follow(response).await
     }
 }

@@ -3,12 +3,14 @@
 
 mod helpers;
 
+mod access_log;
 mod account;
 mod activation;
 mod admin;
 mod authorize;
 mod browser;
 mod consent_age;
+mod consent_scopes;
 mod console;
 mod demo_apps;
 mod edges;
@@ -24,6 +26,7 @@ mod policy;
 mod registrations;
 mod resources;
 mod roster;
+mod school_roster;
 mod throttling;
 mod tokens;
 mod unavailable;
