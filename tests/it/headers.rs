@@ -225,6 +225,9 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
     let account = visitor.get("/account").await;
     assert!(account.html.contains("/account/logout"), "{}", account.html);
     assert_page_is_safe(&app, "account", &account);
+    let reads = visitor.get("/account/reads").await;
+    assert_eq!(reads.status, 200, "{}", reads.html);
+    assert_page_is_safe(&app, "account: Wie keek mee", &reads);
 
     // Error pages: an unknown partner at /authorize, a form without its CSRF token.
     let unknown = visitor
@@ -242,6 +245,8 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
 
     // The consoles: the login, and after the password the TOTP page.
     let console = Visitor::new(&app);
+    let console_activate = Visitor::new(&app).get("/console/activate").await;
+    assert_page_is_safe(&app, "console activation", &console_activate);
     let console_login = console.get("/console/login").await;
     assert!(
         console_login.html.contains("name=\"password\""),
@@ -288,6 +293,7 @@ async fn every_page_carries_the_security_headers_and_loads_only_from_us(app: Tes
         "/school/students",
         "/school/students/100001",
         "/school/audit",
+        "/school/import",
     ] {
         let page = console.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.html);
