@@ -66,6 +66,9 @@ enum Command {
     /// Management clients for the admin API.
     #[command(subcommand, name = "management-client")]
     ManagementClient(ManagementClientCommand),
+    /// Platform operators (the platform console at /platform).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// The school's people from its SIS: a OneRoster CSV export.
     #[command(subcommand)]
     Roster(RosterCommand),
@@ -84,6 +87,17 @@ enum Command {
         /// Write the letters' data as CSV to this file (else to standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// A new operator: prints an activation code (valid 7 days) for /console/activate.
+    Create {
+        #[arg(long)]
+        username: String,
         #[command(flatten)]
         output: Output,
     },
@@ -339,6 +353,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Application::build_on(listener, state).await?;
             tracing::info!(address = %app.local_addr()?, issuer = %app.state().config.issuer, "listening");
             app.run_until_stopped().await?;
+        }
+        Command::Operator(OperatorCommand::Create { username, output }) => {
+            let state = console_state(config).await?;
+            let created =
+                crate::onboarding::operators::create_operator(&state, &console, &username)
+                    .await
+                    .map_err(refused)?;
+            print(
+                output,
+                &created,
+                "Operator created. The activation code is shown only now (only its hash is \
+                 stored); the operator chooses a password with it and then sets up the \
+                 second factor at the first login.",
+            )?;
         }
         Command::Bootstrap { force, output } => {
             let state = console_state(config).await?;

@@ -19,6 +19,13 @@ use crate::App;
 
 pub const DEMO_PASSWORD: &str = "welkom-demo-2026";
 
+/// The demo supervisor's TOTP secret (RFC 6238, base32), published in the README so that
+/// newcomers and tests can log in to the school console; any authenticator app accepts it.
+pub const DEMO_SUPERVISOR_TOTP_SECRET: &str = "POORTWACHTERDEMOBEHEERSCHOOLTOTP";
+/// The demo platform operator (`operator`) and its published TOTP secret.
+pub const DEMO_OPERATOR: &str = "operator";
+pub const DEMO_OPERATOR_TOTP_SECRET: &str = "POORTWACHTERDEMOPLATFORMOPERATOR";
+
 const DEMO_SCHOOLS: [(&str, &str); 2] = [("12AB", "Lyceum De Vecht"), ("34CD", "Rivierencollege")];
 
 const DEMO_REDIRECTS: [&str; 2] = [
@@ -268,6 +275,30 @@ async fn load_people(app: &App) -> anyhow::Result<()> {
                 },
                 birth_date: None,
             },
+            app.now(),
+        )
+        .await?;
+    // The consoles' second factor, enrolled with the published secrets.
+    let supervisor = app
+        .store
+        .find_account_by_login("12AB", "beheer")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo supervisor was not stored"))?;
+    app.store
+        .enrol_fixed(
+            &format!("account:{}", supervisor.id),
+            DEMO_SUPERVISOR_TOTP_SECRET,
+            app.now(),
+        )
+        .await?;
+    let operator = app
+        .store
+        .insert_active_operator(DEMO_OPERATOR, &password_hash, app.now())
+        .await?;
+    app.store
+        .enrol_fixed(
+            &format!("operator:{operator}"),
+            DEMO_OPERATOR_TOTP_SECRET,
             app.now(),
         )
         .await?;

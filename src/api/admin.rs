@@ -24,10 +24,9 @@ use super::error::{ApiError, ReadRefusals, WriteRefusals};
 use crate::crypto::tokens::hash_token;
 use crate::domain::account::Role;
 
-use crate::domain::scope::{Scope, ScopeSet};
-use crate::oauth::live_policy::Audience;
+use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
-use crate::storage::closures::{Closure, NewClosure};
+use crate::storage::closures::Closure;
 use crate::storage::from_ts;
 use crate::AppState;
 
@@ -296,28 +295,13 @@ pub async fn set_link(
     manager.require_school(&brin)?;
     let input: LinkBody = body.parse()?;
     let reason = require_reason(input.reason)?;
-    school_exists(&state, &brin).await?;
-    match state.store.get_client(&client_id).await? {
-        Some(client) if client.kind == "partner" => {}
-        _ => return Err(ApiError::not_found(format!("unknown partner {client_id}"))),
-    }
-    state
-        .store
-        .set_link(&brin, &client_id, input.open, Some(&reason), state.now())
-        .await?;
-    let target = format!("school:{brin}/link:{client_id}");
-    let action = if input.open {
-        "link.open"
-    } else {
-        "link.close"
-    };
-    record(
+    let reason = crate::onboarding::school::set_link(
         &state,
-        &manager,
-        action,
-        &target,
-        Some(&reason),
-        json!({ "open": input.open }),
+        &manager.actor(),
+        &brin,
+        &client_id,
+        input.open,
+        &reason,
     )
     .await?;
     Ok(Json(LinkView {
@@ -400,56 +384,20 @@ pub async fn create_closure(
     manager.require_school(&brin)?;
     let input: ClosureBody = body.parse()?;
     let reason = require_reason(input.reason)?;
-    let scope = Scope::parse(&input.scope)
-        .filter(|s| !matches!(s, Scope::OpenId | Scope::OfflineAccess))
-        .ok_or_else(|| {
-            ApiError::bad_request("scope must be one of naam, rooster, huiswerk, cijfers")
-        })?;
-    if input.audiences.is_empty() {
-        return Err(ApiError::bad_request(
-            "audiences must name at least one of parents, students, partners",
-        ));
-    }
-    let mut audiences = Vec::new();
-    for audience in &input.audiences {
-        let parsed = Audience::parse(audience).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown audience {audience}: use parents, students or partners"
-            ))
-        })?;
-        if !audiences.contains(&parsed.as_str().to_string()) {
-            audiences.push(parsed.as_str().to_string());
-        }
-    }
-    if input.ends_at <= input.starts_at {
-        return Err(ApiError::bad_request("ends_at must be after starts_at"));
-    }
-    school_exists(&state, &brin).await?;
-    // The closure and its audit row commit together: a fault between two separate writes
-    // left a closure in force that the audit log did not show (docs/DRILLS.md).
-    let mut tx = crate::onboarding::begin(&state.store).await?;
-    let closure = crate::storage::closures::insert_closure_in(
-        &mut tx,
-        NewClosure {
-            school_brin: &brin,
-            scope: scope.as_str(),
-            audiences: &audiences,
+    let closure = crate::onboarding::school::create_closure(
+        &state,
+        &manager.actor(),
+        &brin,
+        crate::onboarding::school::ClosureRequest {
+            scope: &input.scope,
+            audiences: &input.audiences,
             starts_at: input.starts_at,
             ends_at: input.ends_at,
             reason: &reason,
-            created_by: &manager.client_id,
         },
-        state.now(),
     )
     .await?;
     let view = ClosureView::of(&closure);
-    let change = crate::onboarding::Change::new(
-        "closure.create",
-        format!("school:{brin}/closure:{}", closure.id),
-        serde_json::to_value(&view).map_err(ApiError::internal)?,
-    )
-    .because(Some(&reason));
-    crate::onboarding::commit_audited(&state, tx, &manager.actor(), &[change]).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

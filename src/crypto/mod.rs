@@ -5,3 +5,4 @@ pub mod keys;
 pub mod pairwise;
 pub mod password;
 pub mod tokens;
+pub mod totp;

@@ -7,8 +7,10 @@
 //! a change that happened, nor record one that did not.
 
 pub mod activation;
+pub mod operators;
 pub mod registrations;
 pub mod roster;
+pub mod school;
 
 use serde_json::Value;
 
@@ -46,6 +48,22 @@ impl Actor {
 
     /// A program of the platform itself acting as operator (the demo loader).
     pub fn system(id: &str) -> Actor {
+        Actor {
+            id: id.to_string(),
+            scopes: vec!["platform".into()],
+        }
+    }
+
+    /// A school supervisor at the school console: that school only.
+    pub fn supervisor(id: &str, brin: &str) -> Actor {
+        Actor {
+            id: id.to_string(),
+            scopes: vec![format!("beheer:{brin}")],
+        }
+    }
+
+    /// A platform operator at the platform console.
+    pub fn operator(id: &str) -> Actor {
         Actor {
             id: id.to_string(),
             scopes: vec!["platform".into()],

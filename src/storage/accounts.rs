@@ -138,6 +138,60 @@ impl Store {
         .await
     }
 
+    /// Supervisors with this username at any school (the console's login without a school).
+    pub async fn find_supervisors_named(&self, username: &str) -> DbResult<Vec<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE role = 'supervisor' AND username = $1 \
+             LIMIT 2"
+        ))
+        .bind(username)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Students and parents of a school whose username or name contains `query` (any case),
+    /// for the school console's search; at most `limit`.
+    pub async fn search_people(
+        &self,
+        school_brin: &str,
+        query: &str,
+        limit: i64,
+    ) -> DbResult<Vec<Account>> {
+        // LIKE's own wildcards in what was typed are taken literally.
+        let escaped = query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE school_brin = $1 \
+             AND role IN ('student', 'parent') AND (LOWER(username) LIKE $2 ESCAPE '\\' \
+             OR LOWER(given_name || ' ' || COALESCE(tussenvoegsel || ' ', '') || family_name) \
+             LIKE $2 ESCAPE '\\') ORDER BY role DESC, family_name, given_name, username LIMIT $3"
+        ))
+        .bind(school_brin)
+        .bind(format!("%{escaped}%"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// The parents linked to a student.
+    pub async fn guardians_of(&self, student_id: &str) -> DbResult<Vec<Account>> {
+        sqlx::query_as(&format!(
+            "SELECT {} FROM accounts a JOIN guardianships g ON g.parent_id = a.id \
+             WHERE g.student_id = $1 ORDER BY a.family_name, a.given_name",
+            ACCOUNT_COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(student_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
     pub async fn get_account(&self, id: &str) -> DbResult<Option<Account>> {
         sqlx::query_as(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"

@@ -361,18 +361,60 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO school_links (school_brin, client_id, is_open, reason, changed_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (school_brin, client_id) DO UPDATE \
-             SET is_open = excluded.is_open, reason = excluded.reason, changed_at = excluded.changed_at",
+        let mut conn = self.pool().acquire().await?;
+        set_link_in(&mut conn, school_brin, client_id, open, reason, now).await
+    }
+}
+
+/// Open or close a school × partner link on a connection or inside a transaction (so the
+/// change and its audit row commit together).
+pub async fn set_link_in(
+    conn: &mut AnyConnection,
+    school_brin: &str,
+    client_id: &str,
+    open: bool,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO school_links (school_brin, client_id, is_open, reason, changed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (school_brin, client_id) DO UPDATE \
+         SET is_open = excluded.is_open, reason = excluded.reason, changed_at = excluded.changed_at",
+    )
+    .bind(school_brin)
+    .bind(client_id)
+    .bind(i64::from(open))
+    .bind(reason)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every link of a school as it is now: `(client_id, open, reason, changed_at)`.
+impl Store {
+    pub async fn links_of(
+        &self,
+        school_brin: &str,
+    ) -> DbResult<Vec<(String, bool, Option<String>, i64)>> {
+        let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT client_id, is_open, reason, changed_at FROM school_links WHERE school_brin = $1",
         )
         .bind(school_brin)
-        .bind(client_id)
-        .bind(i64::from(open))
-        .bind(reason)
-        .bind(ts(now))
-        .execute(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        Ok(())
+        Ok(rows
+            .into_iter()
+            .map(|(c, open, reason, at)| (c, open == 1, reason, at))
+            .collect())
+    }
+
+    /// How many schools have opened the link to each partner: `(client_id, schools)`.
+    pub async fn open_links_per_partner(&self) -> DbResult<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT client_id, COUNT(*) FROM school_links WHERE is_open = 1 GROUP BY client_id",
+        )
+        .fetch_all(self.pool())
+        .await
     }
 }

@@ -102,3 +102,34 @@ pub async fn insert_closure_in(
     .await?;
     Ok(closure)
 }
+
+/// End a closure now (or, when it has not started, cancel it): it moves to the past and
+/// stays in the list and the audit log. False when it had ended already.
+pub async fn end_closure_in(
+    conn: &mut AnyConnection,
+    school_brin: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> DbResult<Option<Closure>> {
+    let now = ts(now);
+    let done = sqlx::query(
+        "UPDATE scope_closures SET ends_at = $1, \
+         starts_at = CASE WHEN starts_at > $1 THEN $1 ELSE starts_at END \
+         WHERE school_brin = $2 AND id = $3 AND ends_at > $1",
+    )
+    .bind(now)
+    .bind(school_brin)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM scope_closures WHERE school_brin = $1 AND id = $2"
+    ))
+    .bind(school_brin)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cleanup;
 pub mod clients;
 pub mod closures;
+pub mod console;
 pub mod grants;
 pub mod keys;
 pub mod locks;

@@ -2,10 +2,15 @@
 
 pub mod account;
 pub mod activate;
+pub mod calendar;
 pub mod consent;
+pub mod console;
+pub mod dutch_time;
 pub mod error;
 pub mod i18n;
 pub mod login;
+pub mod platform;
+pub mod school;
 pub mod session;
 pub mod throttle;
 
@@ -35,6 +40,66 @@ pub fn router() -> Router<AppState> {
         .route("/account/confirm", post(account::view_account_confirm))
         .route("/account/reads", get(account::view_account_reads_get))
         .route("/account/logout", post(account::view_account_logout))
+        .route(
+            "/console/login",
+            get(console::view_login_get).post(console::view_login_post),
+        )
+        .route(
+            "/console/totp",
+            get(console::view_second_factor_get).post(console::view_second_factor_post),
+        )
+        .route(
+            "/console/enroll",
+            get(console::view_enroll_get).post(console::view_enroll_post),
+        )
+        .route(
+            "/console/activate",
+            get(console::view_activate_get).post(console::view_activate_post),
+        )
+        .route("/console/logout", post(console::view_logout))
+        .route("/school", get(school::view_partners))
+        .route("/school/links/{client_id}", post(school::view_set_link))
+        .route(
+            "/school/closures",
+            get(school::view_closures).post(school::view_create_closure),
+        )
+        .route("/school/closures/{id}/end", post(school::view_end_closure))
+        .route("/school/students", get(school::view_students))
+        .route("/school/students/{username}", get(school::view_student))
+        .route(
+            "/school/students/{username}/leave",
+            post(school::view_student_leaves),
+        )
+        .route(
+            "/school/students/{username}/code",
+            post(school::view_new_code),
+        )
+        .route("/school/audit", get(school::view_audit))
+        .route("/school/audit.csv", get(school::view_audit_csv))
+        .route("/platform", get(platform::view_partners))
+        .route("/platform/partners", post(platform::view_register_partner))
+        .route(
+            "/platform/partners/{client_id}/suspend",
+            post(platform::view_suspend),
+        )
+        .route(
+            "/platform/partners/{client_id}/accredit",
+            post(platform::view_accredit),
+        )
+        .route(
+            "/platform/partners/{client_id}/rotate",
+            post(platform::view_rotate),
+        )
+        .route("/platform/clients", get(platform::view_clients))
+        .route(
+            "/platform/resource-servers",
+            post(platform::view_register_resource_server),
+        )
+        .route(
+            "/platform/management-clients",
+            post(platform::view_register_management_client),
+        )
+        .route("/platform/audit", get(platform::view_audit))
         .route("/static/style.css", get(stylesheet))
 }
 

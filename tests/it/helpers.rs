@@ -821,3 +821,62 @@ pub fn captured_logs() -> String {
         .map(|buffer| String::from_utf8_lossy(&buffer.lock().unwrap()).to_string())
         .unwrap_or_default()
 }
+
+/// The published TOTP secrets of the demo's console users (README, src/demo.rs).
+pub const SUPERVISOR_TOTP: &str = poortwachter::demo::DEMO_SUPERVISOR_TOTP_SECRET;
+pub const OPERATOR_TOTP: &str = poortwachter::demo::DEMO_OPERATOR_TOTP_SECRET;
+
+impl TestApp {
+    /// The TOTP code an authenticator app would show now (the test's clock).
+    pub fn totp(&self, secret: &str) -> String {
+        poortwachter::crypto::totp::code_at(secret, self.state.now()).unwrap()
+    }
+
+    /// A browser logged in to a console: password, then the TOTP code. `school` may be empty
+    /// (operator, or a supervisor with a unique username).
+    pub async fn console_browser(
+        &self,
+        school: &str,
+        username: &str,
+        secret: &str,
+    ) -> (Browser, Page) {
+        let browser = self.browser();
+        let login = browser.open("/console/login").await.page();
+        let second = browser
+            .post(
+                "/console/login",
+                &[
+                    ("csrf", &login.input("csrf").unwrap()),
+                    ("school", school),
+                    ("username", username),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await
+            .page();
+        assert!(second.html.contains("name=\"code\""), "{}", second.html);
+        let home = browser
+            .post(
+                "/console/totp",
+                &[
+                    ("csrf", &second.input("csrf").unwrap()),
+                    ("code", &self.totp(secret)),
+                ],
+            )
+            .await
+            .page();
+        assert_eq!(home.status, 200, "{}", home.html);
+        (browser, home)
+    }
+
+    /// The demo supervisor of 12AB, logged in to `/school`.
+    pub async fn supervisor_browser(&self) -> (Browser, Page) {
+        self.console_browser("12AB", "beheer", SUPERVISOR_TOTP)
+            .await
+    }
+
+    /// The demo platform operator, logged in to `/platform`.
+    pub async fn operator_browser(&self) -> (Browser, Page) {
+        self.console_browser("", "operator", OPERATOR_TOTP).await
+    }
+}
