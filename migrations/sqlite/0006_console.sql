@@ -43,3 +43,15 @@ CREATE TABLE console_sessions (
     expires_at  BIGINT NOT NULL
 );
 CREATE INDEX console_sessions_expires ON console_sessions(expires_at);
+
+-- A roster zip uploaded at the school console, kept between its dry run and the
+-- supervisor's confirmation (any instance may serve the confirmation). Purged after an hour.
+CREATE TABLE roster_uploads (
+    id          TEXT PRIMARY KEY,
+    school_brin TEXT NOT NULL REFERENCES schools(brin),
+    uploaded_by TEXT NOT NULL,
+    archive     BLOB NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX roster_uploads_expires ON roster_uploads(expires_at);

@@ -56,11 +56,11 @@ impl std::fmt::Debug for IssuedCode {
 }
 
 /// A code with the name the letter is addressed to.
-struct Letter {
-    issued: IssuedCode,
-    given_name: String,
+pub struct Letter {
+    pub issued: IssuedCode,
+    pub given_name: String,
     /// The family name as written after the given name ("de Vries"), tussenvoegsel included.
-    family_name: String,
+    pub family_name: String,
 }
 
 /// A fresh code from the OS CSPRNG. Each byte's low five bits pick a symbol: 256 is a
@@ -119,7 +119,8 @@ pub async fn issue_codes(
         .collect())
 }
 
-async fn issue_letters(
+/// As [`issue_codes`], with the names the letters are addressed to.
+pub async fn issue_letters(
     app: &App,
     actor: &Actor,
     brin: &str,

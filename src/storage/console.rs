@@ -301,3 +301,54 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Keep an uploaded roster zip until the supervisor confirms it.
+    pub async fn store_roster_upload(
+        &self,
+        school_brin: &str,
+        uploaded_by: &str,
+        archive: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> DbResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO roster_uploads (id, school_brin, uploaded_by, archive, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(school_brin)
+        .bind(uploaded_by)
+        .bind(archive.to_vec())
+        .bind(ts(now))
+        .bind(ts(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Take an upload (once): the archive, if it is this school's and not expired.
+    pub async fn take_roster_upload(
+        &self,
+        school_brin: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT archive FROM roster_uploads WHERE id = $1 AND school_brin = $2 \
+             AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(school_brin)
+        .bind(ts(now))
+        .fetch_optional(self.pool())
+        .await?;
+        sqlx::query("DELETE FROM roster_uploads WHERE id = $1 AND school_brin = $2")
+            .bind(id)
+            .bind(school_brin)
+            .execute(self.pool())
+            .await?;
+        Ok(row.map(|(archive,)| archive))
+    }
+}

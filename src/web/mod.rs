@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod login;
 pub mod platform;
 pub mod school;
+pub mod school_roster;
 pub mod session;
 pub mod throttle;
 
@@ -73,6 +74,20 @@ pub fn router() -> Router<AppState> {
         .route(
             "/school/students/{username}/code",
             post(school::view_new_code),
+        )
+        .route(
+            "/school/import",
+            get(school_roster::view_import)
+                .post(school_roster::view_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::api::roster::MAX_UPLOAD_BYTES,
+                )),
+        )
+        .route("/school/import/confirm", post(school_roster::view_confirm))
+        .route("/school/codes", post(school_roster::view_codes))
+        .route(
+            "/school/locks/{username}/lift",
+            post(school::view_lift_lock),
         )
         .route("/school/audit", get(school::view_audit))
         .route("/school/audit.csv", get(school::view_audit_csv))

@@ -393,6 +393,11 @@ struct PersonLine {
     role: &'static str,
 }
 
+struct LockLine {
+    username: String,
+    until: String,
+}
+
 #[derive(Template)]
 #[template(path = "school_students.html")]
 struct StudentsPage {
@@ -400,12 +405,15 @@ struct StudentsPage {
     query: String,
     people: Vec<PersonLine>,
     searched: bool,
+    locks: Vec<LockLine>,
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct SearchQuery {
     q: Option<String>,
+    lifted: Option<String>,
 }
 
 fn role_nl(role: Option<Role>) -> &'static str {
@@ -423,6 +431,20 @@ pub async fn view_students(
     who: Supervisor,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, PageError> {
+    let locks = state
+        .store
+        .login_locks(who.school(), state.now())
+        .await?
+        .into_iter()
+        .map(|l| LockLine {
+            username: l.username,
+            until: dutch_time::format_ts(l.expires_at),
+        })
+        .collect();
+    let notice = query
+        .lifted
+        .is_some()
+        .then_some("De blokkade is opgeheven: de persoon kan meteen weer inloggen.");
     let q: String = query
         .q
         .unwrap_or_default()
@@ -450,6 +472,8 @@ pub async fn view_students(
         searched: !q.is_empty(),
         query: q,
         people,
+        locks,
+        notice,
     })
 }
 
@@ -665,6 +689,39 @@ pub async fn view_new_code(
         expires: dutch_time::format(c.expires_at),
     });
     student_page(&state, &who, &username, issued, None).await
+}
+
+/// `POST /school/locks/{username}/lift`: a login blocked by too many wrong passwords from
+/// unknown browsers works again at once.
+pub async fn view_lift_lock(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    #[derive(Deserialize)]
+    struct Ignore {}
+    let _: Ignore = accept_console_form(&who.console, &body)?;
+    let now = state.now();
+    if state
+        .store
+        .delete_login_lock(who.school(), &username, now)
+        .await?
+    {
+        super::throttle::lift(&state, who.school(), &username).await;
+        state
+            .store
+            .audit(
+                &who.console.user.actor_id(),
+                "login.unlock",
+                &format!("school:{}/account:{username}", who.school()),
+                None,
+                None,
+                now,
+            )
+            .await?;
+    }
+    Ok(Redirect::to("/school/students?lifted=1").into_response())
 }
 
 // ---------------------------------------------------------------------------------------

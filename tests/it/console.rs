@@ -469,3 +469,28 @@ async fn console_pages_work_on_postgres() {
         .unwrap();
     assert!(audit.contains("proef"));
 }
+
+#[tokio::test]
+async fn the_school_sees_and_lifts_a_locked_login() {
+    let app = TestApp::spawn_sqlite().await;
+    // Ten wrong passwords for Sara from a browser she never used.
+    let attacker = app.browser();
+    for _ in 0..10 {
+        let page = app.login_page(&attacker, STUDYSPACE.0, "openid").await;
+        attacker.login(&page, "12AB", "100002", "fout").await;
+    }
+    let (browser, home) = app.supervisor_browser().await;
+    let csrf = home.input("csrf").unwrap();
+    let page = browser.open("/school/students").await.page();
+    assert!(page.html.contains("Geblokkeerde logins"), "{}", page.html);
+    assert!(page.html.contains("<code>100002</code>"));
+    let lifted = browser
+        .post("/school/locks/100002/lift", &[("csrf", &csrf)])
+        .await
+        .page();
+    assert!(lifted.html.contains("opgeheven"));
+    assert!(!lifted.html.contains("<code>100002</code>"));
+    // Sara logs in again at once, from any browser.
+    let tokens = app.sara_tokens("openid").await;
+    assert!(tokens["access_token"].is_string());
+}

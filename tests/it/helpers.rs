@@ -880,3 +880,17 @@ impl TestApp {
         self.console_browser("", "operator", OPERATOR_TOTP).await
     }
 }
+
+impl Browser {
+    /// Submit a `multipart/form-data` form (a file upload) and follow our redirects.
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Outcome {
+        let response = self
+            .http
+            .post(self.absolute(path))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        self.follow(response).await
+    }
+}
