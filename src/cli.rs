@@ -18,7 +18,7 @@ use crate::onboarding::registrations::{
 };
 use crate::onboarding::{Actor, OnboardingError};
 use crate::storage::Store;
-use crate::{demo, prepare_state, AppState, Application};
+use crate::{demo, demo_apps, prepare_state, AppState, Application};
 
 /// Poortwachter: OAuth 2.0 / OpenID Connect login-and-consent portal for Dutch schools.
 ///
@@ -38,9 +38,37 @@ pub struct Cli {
 enum Command {
     /// Run the server (applies pending migrations first).
     Serve {
-        /// Load the demo schools, accounts and partners into an empty database.
+        /// Load the demo schools, accounts and partners into an empty database, and start the
+        /// demo partner app (127.0.0.1:9000) and school-data API (127.0.0.1:9200) beside it.
         #[arg(long)]
         demo: bool,
+    },
+    /// Run only the demo partner app "Studyspace (demo)", talking to Poortwachter over HTTP.
+    #[command(name = "demo-partner-app")]
+    DemoPartnerApp {
+        /// Poortwachter's issuer URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        issuer: String,
+        /// Address to listen on.
+        #[arg(long, default_value = crate::demo_apps::PARTNER_APP_BIND)]
+        bind: String,
+        /// Where browsers reach the app (its redirect URI is this plus `/callback`, and must
+        /// be registered); by default `http://` and the bind address.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Base URL of the school-data API.
+        #[arg(long, default_value = "http://127.0.0.1:9200")]
+        school_api: String,
+    },
+    /// Run only the demo school-data API (`GET /rooster`, `/huiswerk`, `/cijfers`).
+    #[command(name = "demo-school-api")]
+    DemoSchoolApi {
+        /// Poortwachter's issuer URL (tokens are introspected there).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        issuer: String,
+        /// Address to listen on.
+        #[arg(long, default_value = crate::demo_apps::SCHOOL_API_BIND)]
+        bind: String,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -351,8 +379,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let listener = tokio::net::TcpListener::bind(&bind).await?;
             let app = Application::build_on(listener, state).await?;
+            if demo {
+                start_demo_apps(&app.state().config.issuer).await;
+            }
             tracing::info!(address = %app.local_addr()?, issuer = %app.state().config.issuer, "listening");
             app.run_until_stopped().await?;
+        }
+        Command::DemoPartnerApp {
+            issuer,
+            bind,
+            public_url,
+            school_api,
+        } => {
+            let public_url = public_url.unwrap_or_else(|| format!("http://{bind}"));
+            let config = demo_apps::PartnerAppConfig::demo(
+                &issuer,
+                &public_url,
+                &school_api,
+                Arc::new(SystemClock),
+            );
+            let listener = tokio::net::TcpListener::bind(&bind).await?;
+            tracing::info!(%bind, %issuer, redirect_uri = %config.redirect_uri(), "demo partner app listening");
+            axum::serve(listener, demo_apps::partner_app::router(config)).await?;
+        }
+        Command::DemoSchoolApi { issuer, bind } => {
+            let listener = tokio::net::TcpListener::bind(&bind).await?;
+            tracing::info!(%bind, %issuer, "demo school-data API listening");
+            axum::serve(
+                listener,
+                demo_apps::school_api::router(demo_apps::SchoolApiConfig::demo(&issuer)),
+            )
+            .await?;
         }
         Command::Operator(OperatorCommand::Create { username, output }) => {
             let state = console_state(config).await?;
@@ -493,6 +550,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `serve --demo`: the partner app and the school-data API beside the server, on their fixed
+/// demo ports. A port already taken is a warning: the server itself is what matters.
+async fn start_demo_apps(issuer: &str) {
+    let partner = demo_apps::PartnerAppConfig::demo(
+        issuer,
+        &format!("http://{}", demo_apps::PARTNER_APP_BIND),
+        &format!("http://{}", demo_apps::SCHOOL_API_BIND),
+        Arc::new(SystemClock),
+    );
+    demo_apps::spawn_on(
+        demo_apps::PARTNER_APP_BIND,
+        demo_apps::partner_app::router(partner),
+        "demo-partner-app",
+    )
+    .await;
+    demo_apps::spawn_on(
+        demo_apps::SCHOOL_API_BIND,
+        demo_apps::school_api::router(demo_apps::SchoolApiConfig::demo(issuer)),
+        "demo-school-api",
+    )
+    .await;
 }
 
 async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod demo_apps;
 pub mod domain;
 pub mod oauth;
 pub mod onboarding;

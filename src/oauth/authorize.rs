@@ -38,6 +38,7 @@ pub const MAX_PENDING_PER_SESSION: i64 = 10;
 /// `GET /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
+    lang: crate::web::lang::Lang,
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
@@ -54,11 +55,18 @@ pub async fn authorize(
             &format!("The parameter '{name}' occurs more than once."),
         ))
     })?;
-    let english = params.get("ui_locales").is_some_and(|l| {
-        l.split(' ')
-            .next()
-            .is_some_and(|first| first.starts_with("en"))
-    });
+    // OIDC Core §3.1.2.1: `ui_locales` in order of preference; the first we speak wins.
+    // Without it, the person's own choice (language link, browser; `web::lang`).
+    let english = params
+        .get("ui_locales")
+        .and_then(|l| {
+            l.split(' ').find_map(|tag| match tag.split('-').next() {
+                Some("en") => Some(true),
+                Some("nl") => Some(false),
+                _ => None,
+            })
+        })
+        .unwrap_or(lang.english);
 
     // Until client and redirect URI are verified we must not redirect anywhere
     // (RFC 6749 §4.1.2.1): an open redirector would hand codes or errors to an attacker.

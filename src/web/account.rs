@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::dutch_time;
 use super::error::PageError;
 use super::i18n::Texts;
+use super::lang::Lang;
 use super::{no_store, session};
 use crate::domain::account::{age_on, Role};
 use crate::domain::policy::{parent_consent_stands_for, parent_may_change_grant, GIVEN_BY_PARENT};
@@ -116,15 +117,6 @@ pub struct AccountForm {
     scope: Option<String>,
 }
 
-const LANG_COOKIE: &str = "pw_lang";
-
-fn english(jar: &CookieJar, query: Option<&str>) -> bool {
-    match query {
-        Some(lang) => lang == "en",
-        None => jar.get(LANG_COOKIE).is_some_and(|c| c.value() == "en"),
-    }
-}
-
 fn day(secs: i64) -> String {
     from_ts(secs).format("%d-%m-%Y").to_string()
 }
@@ -179,19 +171,12 @@ async fn signed_in(
 /// `GET /account`: the page, or the login form when nobody is logged in.
 pub async fn view_account_get(
     State(state): State<AppState>,
+    lang: Lang,
     jar: CookieJar,
     Query(query): Query<AccountQuery>,
 ) -> Result<Response, PageError> {
-    let english = english(&jar, query.lang.as_deref());
-    let jar = match query.lang.as_deref() {
-        Some(lang @ ("nl" | "en")) => jar.add(
-            Cookie::build((LANG_COOKIE, lang.to_string()))
-                .path("/")
-                .http_only(true)
-                .build(),
-        ),
-        _ => jar,
-    };
+    let english = lang.english;
+    let jar = lang.remember(jar);
     let Some((csrf, account)) = signed_in(&state, &jar).await? else {
         let lang = if english { "en" } else { "nl" };
         return Ok((jar, Redirect::to(&format!("/login?lang={lang}"))).into_response());
@@ -367,10 +352,11 @@ async fn person(
 /// child, most recent first, a page at a time (plain links, no script).
 pub async fn view_account_reads_get(
     State(state): State<AppState>,
+    lang: Lang,
     jar: CookieJar,
     Query(query): Query<ReadsQuery>,
 ) -> Result<Response, PageError> {
-    let english = english(&jar, None);
+    let english = lang.english;
     let Some((_, account)) = signed_in(&state, &jar).await? else {
         let lang = if english { "en" } else { "nl" };
         return Ok(Redirect::to(&format!("/login?lang={lang}")).into_response());
@@ -429,10 +415,11 @@ pub async fn view_account_reads_get(
 /// `POST /account/withdraw` with `grant`, and optionally `scope` to withdraw only that one.
 pub async fn view_account_withdraw(
     State(state): State<AppState>,
+    lang: Lang,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let english = english(&jar, None);
+    let english = lang.english;
     let (form, browser): (AccountForm, _) = session::accept_form(&state, &jar, &body).await?;
     let (Some(account_id), Some(grant_id)) = (browser.account_id.as_deref(), form.grant.as_deref())
     else {
@@ -512,10 +499,11 @@ pub async fn view_account_withdraw(
 /// gave earlier their own (it works again from the partner's next call).
 pub async fn view_account_confirm(
     State(state): State<AppState>,
+    lang: Lang,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let english = english(&jar, None);
+    let english = lang.english;
     let (form, browser): (AccountForm, _) = session::accept_form(&state, &jar, &body).await?;
     let (Some(account_id), Some(grant_id)) = (browser.account_id.as_deref(), form.grant.as_deref())
     else {

@@ -10,7 +10,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::error::PageError;
@@ -93,30 +93,18 @@ pub struct ActivateForm {
     password_confirm: Option<String>,
 }
 
-const LANG_COOKIE: &str = "pw_lang";
-
 /// `GET /activate?request=…` (from a partner's login page) or `GET /activate` (from the
 /// letter, then on to "Mijn apps").
 pub async fn view_activate_get(
     State(state): State<AppState>,
+    lang: super::lang::Lang,
     jar: CookieJar,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let Some(request_id) = query.request.as_deref().filter(|r| !r.is_empty()) else {
-        let english = match query.lang.as_deref() {
-            Some(lang) => lang == "en",
-            None => jar.get(LANG_COOKIE).is_some_and(|c| c.value() == "en"),
-        };
+        let english = lang.english;
         // Remember the language for the POST, as "Mijn apps" does.
-        let jar = match query.lang.as_deref() {
-            Some(lang @ ("nl" | "en")) => jar.add(
-                Cookie::build((LANG_COOKIE, lang.to_string()))
-                    .path("/")
-                    .http_only(true)
-                    .build(),
-            ),
-            _ => jar,
-        };
+        let jar = lang.remember(jar);
         let (jar, browser) = session::current_or_start(&state, jar).await?;
         let page = render(
             &state,

@@ -110,6 +110,7 @@ impl Purpose {
 /// `GET /login?request=…` (or without a request: log in to "Mijn apps").
 pub async fn view_login_get(
     State(state): State<AppState>,
+    lang: super::lang::Lang,
     jar: CookieJar,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
@@ -118,8 +119,9 @@ pub async fn view_login_get(
         if browser.account_id.is_some() {
             return Ok((jar, Redirect::to("/account")).into_response());
         }
+        let jar = lang.remember(jar);
         let purpose = Purpose::Account {
-            english: query.lang.as_deref() == Some("en"),
+            english: lang.english,
         };
         let page = render(&state, &purpose, &browser, None, None, None).await?;
         return Ok((jar, page).into_response());
@@ -267,7 +269,9 @@ pub(super) async fn form_purpose(
     Ok(match request_id.filter(|r| !r.is_empty()) {
         Some(id) => Purpose::Authorize(Box::new(pending_request(state, browser, Some(id)).await?)),
         None => Purpose::Account {
-            english: jar.get("pw_lang").is_some_and(|c| c.value() == "en"),
+            english: jar
+                .get(super::lang::LANG_COOKIE)
+                .is_some_and(|c| c.value() == "en"),
         },
     })
 }

@@ -8,6 +8,7 @@ pub mod console;
 pub mod dutch_time;
 pub mod error;
 pub mod i18n;
+pub mod lang;
 pub mod login;
 pub mod platform;
 pub mod school;
