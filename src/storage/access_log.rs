@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ts, DbResult, Store};
 use crate::domain::scope::Scope;
+use crate::web::dutch_time::school_year_start;
 
 /// Seconds per bucket: reads are kept per hour, which is all the page shows.
 pub const BUCKET_SECS: i64 = 3600;
@@ -36,20 +37,11 @@ pub fn hour_start(now: DateTime<Utc>) -> i64 {
 /// The first moment "Wie keek mee" still keeps at `now`: 1 August (the start of the Dutch
 /// school year), 00:00 Dutch time, of the current school year minus `school_years`.
 pub fn retention_start(now: DateTime<Utc>, school_years: u32) -> DateTime<Utc> {
-    use chrono::{Datelike, NaiveDate, TimeZone};
-    use chrono_tz::Europe::Amsterdam;
-    let today = now.with_timezone(&Amsterdam).date_naive();
-    let current = if today.month() >= 8 {
-        today.year()
-    } else {
-        today.year() - 1
-    };
-    let year = current - i32::try_from(school_years).unwrap_or(i32::MAX).min(current);
-    NaiveDate::from_ymd_opt(year, 8, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| Amsterdam.from_local_datetime(&midnight).earliest())
-        .map(|at| at.with_timezone(&Utc))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    let mut start = school_year_start(now);
+    for _ in 0..school_years.min(100) {
+        start = school_year_start(start - chrono::Duration::days(1));
+    }
+    start
 }
 
 /// One grant × scope × hour with how often it was read and when last.

@@ -11,6 +11,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::dutch_time;
 use super::error::PageError;
 use super::i18n::Texts;
 use super::lang::Lang;
@@ -120,14 +121,6 @@ fn day(secs: i64) -> String {
     from_ts(secs).format("%d-%m-%Y").to_string()
 }
 
-/// Dutch time, as people read the clock.
-fn dutch_time(secs: i64) -> String {
-    from_ts(secs)
-        .with_timezone(&chrono_tz::Europe::Amsterdam)
-        .format("%d-%m-%Y %H:%M")
-        .to_string()
-}
-
 /// What was read, in plain words.
 fn read_words(scope: &str, english: bool) -> &'static str {
     match (Scope::parse(scope), english) {
@@ -150,7 +143,7 @@ fn read_lines(reads: &[ReadView], english: bool) -> Vec<ReadLine> {
     reads
         .iter()
         .map(|r| ReadLine {
-            when: dutch_time(r.last_read_at),
+            when: dutch_time::format_ts(r.last_read_at),
             client_name: r.client_name.clone(),
             what: read_words(&r.scope, english),
             reads: r.reads,
