@@ -276,6 +276,13 @@ fn wrong_console() -> PageError {
     )
 }
 
+/// Check a form that carries nothing but its CSRF token (a button).
+pub fn accept_console_button(console: &Console, body: &[u8]) -> Result<(), PageError> {
+    #[derive(Deserialize)]
+    struct Button {}
+    accept_console_form::<Button>(console, body).map(|_| ())
+}
+
 /// Parse a form and check its CSRF token against the console session.
 pub fn accept_console_form<T: serde::de::DeserializeOwned>(
     console: &Console,

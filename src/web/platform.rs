@@ -15,7 +15,7 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Europe::Amsterdam;
 use serde::Deserialize;
 
-use super::console::{accept_console_form, PlatformOperator};
+use super::console::{accept_console_button, accept_console_form, PlatformOperator};
 use super::dutch_time;
 use super::error::PageError;
 use super::no_store;
@@ -265,9 +265,7 @@ pub async fn view_rotate(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     let rotated = registrations::rotate_secret(&state, &actor(&who), &client_id)
         .await
         .map_err(refused)?;
@@ -293,9 +291,7 @@ pub async fn view_register_partner(
     who: PlatformOperator,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     let mut name = String::new();
     let mut redirect_uris = Vec::new();
     let mut scopes = Vec::new();
@@ -496,15 +492,7 @@ pub async fn view_audit(
         .audit_log("", 2000)
         .await?
         .into_iter()
-        .filter(|e| {
-            needle.is_empty()
-                || [&e.actor, &e.action, &e.target]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&needle))
-                || e.reason
-                    .as_deref()
-                    .is_some_and(|r| r.to_lowercase().contains(&needle))
-        })
+        .filter(|e| super::school::audit_matches(e, &needle))
         .take(300)
         .map(|e| AuditLine {
             at: dutch_time::format_ts(e.at),

@@ -12,7 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::console::{accept_console_form, Supervisor};
+use super::console::{accept_console_button, accept_console_form, Supervisor};
 use super::dutch_time;
 use super::error::PageError;
 use super::no_store;
@@ -30,7 +30,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    async fn of(
+    pub async fn of(
         state: &AppState,
         who: &Supervisor,
         active: &'static str,
@@ -61,36 +61,32 @@ fn render(template: impl Template) -> Result<Response, PageError> {
 
 /// An onboarding refusal as a readable Dutch page (the field it names, in Dutch words).
 fn refused(e: OnboardingError) -> PageError {
-    let message = match &e {
-        OnboardingError::Invalid { field, .. } => match field.as_str() {
-            "reason" => "Schrijf op waarom (hoogstens 500 tekens): dat komt in het logboek.",
-            "scope" => "Kies welke gegevens je afsluit: naam, rooster, huiswerk of cijfers.",
-            "audiences" => "Kies voor wie je afsluit: ouders, leerlingen en/of partners.",
-            "ends_at" => "Het einde moet na het begin liggen.",
-            _ => "Een van de velden klopt niet. Controleer het formulier.",
-        },
-        OnboardingError::NotFound(_) => "Dat bestaat (niet meer) bij deze school.",
-        OnboardingError::Forbidden(_) => "Dat mag je voor deze school niet.",
-        OnboardingError::Conflict(_) => "Dat kan nu niet: het is intussen veranderd.",
-        OnboardingError::Database(cause) => return PageError::from(cloned_db_error(cause)),
+    let (status, message) = match e {
+        OnboardingError::Database(cause) => return PageError::from(cause),
         OnboardingError::Internal(cause) => return PageError::internal(cause),
-    };
-    let status = match &e {
-        OnboardingError::NotFound(_) => StatusCode::NOT_FOUND,
-        OnboardingError::Forbidden(_) => StatusCode::FORBIDDEN,
-        OnboardingError::Conflict(_) => StatusCode::CONFLICT,
-        _ => StatusCode::BAD_REQUEST,
+        OnboardingError::Invalid { field, .. } => (
+            StatusCode::BAD_REQUEST,
+            match field.as_str() {
+                "reason" => "Schrijf op waarom (hoogstens 500 tekens): dat komt in het logboek.",
+                "scope" => "Kies welke gegevens je afsluit: naam, rooster, huiswerk of cijfers.",
+                "audiences" => "Kies voor wie je afsluit: ouders, leerlingen en/of partners.",
+                "ends_at" => "Het einde moet na het begin liggen.",
+                _ => "Een van de velden klopt niet. Controleer het formulier.",
+            },
+        ),
+        OnboardingError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            "Dat bestaat (niet meer) bij deze school.",
+        ),
+        OnboardingError::Forbidden(_) => {
+            (StatusCode::FORBIDDEN, "Dat mag je voor deze school niet.")
+        }
+        OnboardingError::Conflict(_) => (
+            StatusCode::CONFLICT,
+            "Dat kan nu niet: het is intussen veranderd.",
+        ),
     };
     PageError::new(status, ("Niet gelukt", "Not done"), (message, message))
-}
-
-/// `sqlx::Error` is not `Clone`; keep its meaning (unavailable or not) for the page.
-fn cloned_db_error(cause: &sqlx::Error) -> sqlx::Error {
-    if crate::storage::is_unavailable(cause) {
-        sqlx::Error::PoolTimedOut
-    } else {
-        sqlx::Error::Protocol(cause.to_string())
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,9 +320,7 @@ pub async fn view_create_closure(
     who: Supervisor,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     // `audiences` repeats (one checkbox each): serde_urlencoded cannot collect repeated keys.
     let mut scope = String::new();
     let mut audiences = Vec::new();
@@ -375,9 +369,7 @@ pub async fn view_end_closure(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     crate::onboarding::school::end_closure(&state, &actor(&who), who.school(), &id)
         .await
         .map_err(refused)?;
@@ -672,9 +664,7 @@ pub async fn view_new_code(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     person_at_school(&state, &who, &username).await?;
     let issued = crate::onboarding::activation::issue_codes(
         &state,
@@ -699,9 +689,7 @@ pub async fn view_lift_lock(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    #[derive(Deserialize)]
-    struct Ignore {}
-    let _: Ignore = accept_console_form(&who.console, &body)?;
+    accept_console_button(&who.console, &body)?;
     let now = state.now();
     if state
         .store
@@ -764,16 +752,21 @@ async fn audit_entries(
         .await?;
     Ok(entries
         .into_iter()
-        .filter(|e| {
-            filter.is_empty()
-                || [&e.actor, &e.action, &e.target]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&filter))
-                || e.reason
-                    .as_deref()
-                    .is_some_and(|r| r.to_lowercase().contains(&filter))
-        })
+        .filter(|e| audit_matches(e, &filter))
         .collect())
+}
+
+/// Does an audit row match a filter (lower case; empty matches all)? Actor, action, target
+/// and reason are searched. The school and platform consoles filter alike.
+pub fn audit_matches(entry: &crate::storage::admin::AuditEntry, filter: &str) -> bool {
+    filter.is_empty()
+        || [&entry.actor, &entry.action, &entry.target]
+            .iter()
+            .any(|f| f.to_lowercase().contains(filter))
+        || entry
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.to_lowercase().contains(filter))
 }
 
 /// `GET /school/audit?q=…`: newest first.

@@ -29,18 +29,7 @@ fn actor(who: &Supervisor) -> Actor {
 }
 
 async fn frame(state: &AppState, who: &Supervisor) -> Result<Frame, PageError> {
-    let school_name = state
-        .store
-        .get_school(who.school())
-        .await?
-        .map(|s| s.name)
-        .unwrap_or_else(|| who.school().to_string());
-    Ok(Frame {
-        school_name,
-        supervisor: who.account.name().full(),
-        csrf: who.console.session.csrf_token.clone(),
-        active: "import",
-    })
+    Frame::of(state, who, "import").await
 }
 
 struct ErrorLine {
