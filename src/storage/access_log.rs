@@ -1,6 +1,6 @@
 //! "Wie keek mee": which partner read which data about a student, and when. Reads are
 //! counted in memory per grant × scope × hour ([`ReadRecorder`], a few map operations under
-//! a mutex on the introspection path) and written as one batched upsert per flush, so
+//! a mutex on the introspection path) and written in a few batched upserts per flush, so
 //! recording never adds a database round trip to introspection.
 
 use std::collections::HashMap;
@@ -8,16 +8,15 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::{ts, DbResult, Store};
+use super::{ts, Backend, DbResult, Store};
 use crate::domain::scope::Scope;
 use crate::web::dutch_time::school_year_start;
 
 /// Seconds per bucket: reads are kept per hour, which is all the page shows.
 pub const BUCKET_SECS: i64 = 3600;
-/// Rows per `INSERT` statement of a flush: 5 parameters each, 250 per statement.
-/// sqlx-sqlite binds `$N` by name and SQLite finds names by a linear scan, so much larger
-/// statements cost more per row (see the roster import in BENCHMARKS.md).
-const ROWS_PER_STATEMENT: usize = 50;
+/// Buckets per statement (and transaction) of a flush: large enough that the per-statement
+/// cost vanishes, small enough that SQLite's write lock is held only a few milliseconds.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The scopes that are data about the student (what a resource server hands out), as
 /// opposed to `openid` and `offline_access`, which only shape the tokens.
@@ -122,19 +121,24 @@ impl ReadRecorder {
         }
     }
 
-    /// Write what was recorded (one batched upsert); returns the number of buckets written.
+    /// Write what was recorded, in statements of [`ROWS_PER_STATEMENT`] buckets, each its
+    /// own short transaction (so logins and consents never wait long behind a flush for
+    /// SQLite's single writer); returns the number of buckets written. What a failed
+    /// statement and the ones after it could not write is kept for the next flush, and
+    /// nothing written is counted twice.
     pub async fn flush(&self, store: &Store) -> DbResult<usize> {
         let buckets = self.take();
-        if buckets.is_empty() {
-            return Ok(0);
-        }
-        match store.add_reads(&buckets).await {
-            Ok(()) => Ok(buckets.len()),
-            Err(e) => {
-                self.put_back(buckets);
-                Err(e)
+        let mut written = 0;
+        for (i, chunk) in buckets.chunks(ROWS_PER_STATEMENT).enumerate() {
+            if let Err(e) = store.add_reads(chunk).await {
+                self.put_back(buckets.into_iter().skip(i * ROWS_PER_STATEMENT).collect());
+                return Err(e);
             }
+            written += chunk.len();
+            // Let the requests waiting for this core run between statements.
+            tokio::task::yield_now().await;
         }
+        Ok(written)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -154,45 +158,53 @@ pub struct ReadView {
 }
 
 impl Store {
-    /// Add counted reads to the log, in one transaction.
+    /// Add counted reads to the log, in one statement. The buckets travel as one JSON
+    /// parameter that the database unpacks itself (`json_each` on SQLite,
+    /// `json_to_recordset` on PostgreSQL): binding five parameters a row costs more than the
+    /// upsert (sqlx-sqlite binds `$N` by name, with a linear scan), and the `Any` driver
+    /// cannot bind arrays for `UNNEST`. Buckets are unique per key, as the upsert needs.
     pub async fn add_reads(&self, buckets: &[ReadBucket]) -> DbResult<()> {
-        let mut tx = self.pool().begin().await?;
-        for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let p = i * 5;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            // `excluded` is the row that was proposed (both backends); the later read wins.
-            let sql = format!(
-                "INSERT INTO access_log (grant_id, scope, hour_start, reads, last_read_at) \
-                 VALUES {values} \
-                 ON CONFLICT (grant_id, scope, hour_start) DO UPDATE SET \
-                 reads = access_log.reads + excluded.reads, \
-                 last_read_at = CASE WHEN excluded.last_read_at > access_log.last_read_at \
-                 THEN excluded.last_read_at ELSE access_log.last_read_at END"
-            );
-            let mut query = sqlx::query(&sql);
-            for b in chunk {
-                query = query
-                    .bind(&b.grant_id)
-                    .bind(b.scope.as_str())
-                    .bind(b.hour_start)
-                    .bind(b.reads)
-                    .bind(b.last_read_at);
-            }
-            query.execute(&mut *tx).await?;
+        if buckets.is_empty() {
+            return Ok(());
         }
-        tx.commit().await
+        let rows = serde_json::Value::Array(
+            buckets
+                .iter()
+                .map(|b| {
+                    serde_json::json!([
+                        b.grant_id,
+                        b.scope.as_str(),
+                        b.hour_start,
+                        b.reads,
+                        b.last_read_at
+                    ])
+                })
+                .collect(),
+        )
+        .to_string();
+        let source = match self.backend() {
+            // `WHERE true`: SQLite's upsert after a SELECT needs it to parse `ON CONFLICT`.
+            Backend::Sqlite => {
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+                 json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+                 json_extract(value, '$[4]') FROM json_each($1) WHERE true"
+            }
+            Backend::Postgres => {
+                "SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::bigint, (r->>4)::bigint \
+                 FROM json_array_elements($1::json) AS r"
+            }
+        };
+        // `excluded` is the row that was proposed (both backends); the later read wins.
+        let sql = format!(
+            "INSERT INTO access_log (grant_id, scope, hour_start, reads, last_read_at) \
+             {source} \
+             ON CONFLICT (grant_id, scope, hour_start) DO UPDATE SET \
+             reads = access_log.reads + excluded.reads, \
+             last_read_at = CASE WHEN excluded.last_read_at > access_log.last_read_at \
+             THEN excluded.last_read_at ELSE access_log.last_read_at END"
+        );
+        sqlx::query(&sql).bind(rows).execute(self.pool()).await?;
+        Ok(())
     }
 
     /// Reads about one student by partners, most recent first: `limit` lines from `offset`.

@@ -261,9 +261,85 @@ async fn old_reads_are_purged_after_the_retention(app: TestApp) {
     assert_eq!(logged(&app, &sara).await.len(), 1);
 }
 
+/// A flush larger than one statement writes every bucket once, later flushes add to the
+/// same rows, and when a statement fails (here: a bucket of a grant that does not exist
+/// yet) what was not written is kept and written by the next flush, nothing counted twice.
+async fn large_and_failed_flushes_lose_and_double_nothing(app: TestApp) {
+    app.sara_tokens("openid rooster").await;
+    let sara = student_id(&app, "100002").await;
+    let grant = app
+        .state
+        .store
+        .active_grant(&sara, STUDYSPACE.0, app.state.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let now = app.state.now();
+    let reads = &app.state.reads;
+    // 1,300 hours × two scopes: 2,600 buckets, more than two statements' worth.
+    let hours = 1_300;
+    for h in 0..hours {
+        reads.record(
+            &grant.id,
+            [Scope::Rooster, Scope::Cijfers],
+            now - Duration::hours(h),
+        );
+    }
+    assert_eq!(
+        reads.flush(&app.state.store).await.unwrap(),
+        2 * hours as usize
+    );
+    for h in 0..hours {
+        reads.record(&grant.id, [Scope::Rooster], now - Duration::hours(h));
+    }
+    // A grant that is not there yet: its bucket's statement fails on the foreign key.
+    let later = "grant-created-after-the-read";
+    reads.record(later, [Scope::Naam], now);
+    assert!(reads.flush(&app.state.store).await.is_err());
+    sqlx::query(
+        "INSERT INTO grants (id, student_id, client_id, scopes, given_by, given_by_role, \
+         granted_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, 'naam', $2, 'student', 0, 0, 0)",
+    )
+    .bind(later)
+    .bind(&sara)
+    .bind(STUDYSPACE.0)
+    .execute(app.state.store.pool())
+    .await
+    .unwrap();
+    reads.flush(&app.state.store).await.unwrap();
+    assert!(reads.take().is_empty(), "everything was written");
+
+    let (rows, total): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(reads) AS BIGINT) FROM access_log WHERE grant_id = $1",
+    )
+    .bind(&grant.id)
+    .fetch_one(app.state.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, 2 * hours);
+    assert_eq!(total, 3 * hours, "rooster twice and cijfers once per hour");
+    let (latest,): (i64,) = sqlx::query_as(
+        "SELECT reads FROM access_log WHERE grant_id = $1 AND scope = 'rooster' AND hour_start = $2",
+    )
+    .bind(&grant.id)
+    .bind(hour_start(now))
+    .fetch_one(app.state.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(latest, 2);
+    let (late,): (i64,) = sqlx::query_as("SELECT reads FROM access_log WHERE grant_id = $1")
+        .bind(later)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(late, 1, "kept once, written once");
+}
+
 on_every_backend!(
     reads_are_listed_for_the_parent_after_a_flush,
     withheld_scopes_are_not_recorded,
     reads_are_paginated_most_recent_first,
     old_reads_are_purged_after_the_retention,
+    large_and_failed_flushes_lose_and_double_nothing,
 );

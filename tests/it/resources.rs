@@ -60,19 +60,50 @@ async fn healthz_answers_promptly_at(client: &reqwest::Client, url: &str) {
 
 /// Wait until the server has closed every one of `sockets` (EOF or reset).
 async fn all_closed_by_server(sockets: Vec<TcpStream>, within: Duration) -> usize {
-    let closed = stream::iter(sockets)
+    let count = sockets.len();
+    count - still_open_after(sockets, within).await.len()
+}
+
+/// The sockets of `sockets` the server has not closed (no EOF, no reset) within `within`.
+async fn still_open_after(sockets: Vec<TcpStream>, within: Duration) -> Vec<TcpStream> {
+    stream::iter(sockets)
         .map(|mut socket| async move {
             let mut buf = [0u8; 1];
-            matches!(
-                tokio::time::timeout(within, socket.read(&mut buf)).await,
-                Ok(Ok(0)) | Ok(Err(_))
-            )
+            match tokio::time::timeout(within, socket.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => None,
+                _ => Some(socket),
+            }
         })
         .buffer_unordered(2048)
-        .filter(|closed| std::future::ready(*closed))
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
+
+/// Of sockets the client still believes open long after the server's header-read timeout,
+/// how many the server never had: a request written on them is answered by a reset. In a
+/// flood of connects the kernel completes some handshakes on the client side whose last ACK
+/// it then drops on the server side (accept queue full, `tcp_abort_on_overflow=0`) and,
+/// after its SYN-ACK retries (~63 s), forgets them; such a socket never reached the server
+/// and holds no descriptor there. A socket the server accepted and kept idle would instead
+/// answer the request, and is not counted.
+async fn never_reached_the_server(sockets: Vec<TcpStream>) -> usize {
+    use tokio::io::AsyncWriteExt;
+    stream::iter(sockets)
+        .map(|mut socket| async move {
+            let _ = socket
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut buf = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset
+            )
+        })
+        .buffer_unordered(256)
+        .filter(|reset| std::future::ready(*reset))
         .count()
-        .await;
-    closed
+        .await
 }
 
 /// The probe's attack at full size: 20,000 idle sockets. As in production the server is a
@@ -81,7 +112,7 @@ async fn all_closed_by_server(sockets: Vec<TcpStream>, within: Duration) -> usiz
 /// limit (CI caps each process at 20,000, and an unprivileged test cannot raise that).
 /// With such a limit the server holds ~19,500 connections and displaces the oldest idle one
 /// for each newcomer beyond that; `/healthz` answers within a health probe's timeout throughout, and every
-/// idle socket is closed by the server in the end.
+/// idle socket the server accepted is closed by the server in the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
     const SOCKETS_PER_HOLDER: usize = 10_000;
@@ -168,11 +199,20 @@ async fn idle_sockets_neither_starve_healthz_nor_stay_open() {
     }
 
     // Idle connections are closed by the server (displaced or after the header-read timeout).
+    // The few whose handshake the kernel dropped before the server could accept them were
+    // never the server's to close; they are counted apart, and must stay rare.
     for (_, lines) in &mut holders {
         let closed = next_report(lines, "CLOSED").await;
+        let unseen = next_report(lines, "UNSEEN").await;
+        eprintln!("{closed} idle sockets closed by the server, {unseen} never reached it");
         assert_eq!(
-            closed, SOCKETS_PER_HOLDER,
-            "every idle socket was closed by the server"
+            closed + unseen,
+            SOCKETS_PER_HOLDER,
+            "every idle socket the server accepted was closed by the server"
+        );
+        assert!(
+            unseen <= SOCKETS_PER_HOLDER / 100,
+            "{unseen} handshakes lost in the kernel: the flood did not reach the server"
         );
     }
     for (mut holder, _) in holders {
@@ -212,8 +252,14 @@ async fn hold_idle_sockets() {
         })
         .count();
     println!("OPEN {open}");
-    let closed = all_closed_by_server(idle, Duration::from_secs(60)).await;
-    println!("CLOSED {closed}");
+    let count = idle.len();
+    let left = still_open_after(idle, Duration::from_secs(60)).await;
+    println!("CLOSED {}", count - left.len());
+    // Past the kernel's SYN-ACK retries, so a handshake the server side dropped is forgotten.
+    if !left.is_empty() {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    println!("UNSEEN {}", never_reached_the_server(left).await);
 }
 
 /// The number in the holder's next `<word> n` line.
