@@ -119,8 +119,9 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         )?),
         None => None,
     };
-    let cache = cache::PolicyCache::new(redis);
-    cache.poll_epoch(&store).await;
+    let cache = cache::PolicyCache::new(redis, store.backend());
+    // The first read of the change log fixes where this instance starts following it.
+    cache.poll_changes(&store).await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     cache.spawn_background(store.clone(), Some(ready_tx));
     if config.redis_url.is_some() {

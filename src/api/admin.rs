@@ -197,7 +197,7 @@ async fn record(
     details: Value,
 ) -> Result<(), ApiError> {
     let now = state.now();
-    state.cache.changed(&state.store).await?;
+    state.cache.changed(&state.store).await;
     state
         .store
         .audit(

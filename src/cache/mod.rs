@@ -4,14 +4,19 @@
 //! closures) are cached; the *decision* is recomputed on every call from those facts and the
 //! injected clock, so expiry, closure windows and birthdays are exact.
 //!
-//! Freshness: every change that can turn an allow into a deny calls [`PolicyCache::changed`],
-//! which bumps the `policy_epoch` row, empties this instance's cache at once, and publishes on
-//! Redis so other instances empty theirs within milliseconds. Independently, every instance
-//! polls `policy_epoch` every 200 ms; the cache is only used while the last successful poll
-//! is younger than 800 ms. So a change made anywhere (another instance, the CLI, a database
-//! console) is seen within one second with or without Redis, and a lost database or Redis
-//! connection makes the cache step aside rather than serve a stale allow.
+//! Freshness: every change to a cached fact is written to the policy change log by database
+//! triggers, in the change's own transaction, naming the entry it touches (kind + key; see
+//! `storage::policy_changes`). Every instance follows the log ([`changes::Follower`]) every
+//! 200 ms and evicts exactly those entries; after a change of its own it reads the log at
+//! once ([`PolicyCache::changed`]) and publishes the keys on Redis, so other instances evict
+//! them within milliseconds. The cache is only used while the last successful read of the
+//! log is younger than 800 ms. So a change made anywhere (another instance, the CLI, a
+//! database console) is seen within one second with or without Redis, a lost database or
+//! Redis connection makes the cache step aside rather than serve a stale allow, and a change
+//! costs every instance one eviction instead of its whole cache. A gap in the log, a bulk
+//! change or a reconnect empties the cache (the safe fallback).
 
+pub mod changes;
 pub mod limiter;
 pub mod redis_bus;
 
@@ -29,21 +34,25 @@ use crate::storage::clients::Client;
 use crate::storage::closures::Closure;
 use crate::storage::grants::Grant;
 use crate::storage::tokens::AccessToken;
-use crate::storage::{DbResult, Store};
+use crate::storage::{Backend, DbResult, Store};
 
-/// How often each instance reads `policy_epoch`.
-pub const EPOCH_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often each instance reads the policy change log.
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How long after a successful poll the cache may be trusted.
 pub const MAX_STALENESS: Duration = Duration::from_millis(800);
 
 type Entry<V> = (u64, V);
 
 pub struct PolicyCache {
+    /// Bumped by emptying the whole cache: entries of older generations are never served.
     generation: AtomicU64,
+    /// Bumped before every keyed eviction, so a value loaded while an eviction ran is not
+    /// kept (see [`PolicyCache::get_or_load`]).
+    evictions: AtomicU64,
     /// Milliseconds since `started` until which cached facts may be used.
     fresh_until_ms: AtomicI64,
     started: Instant,
-    last_epoch: AtomicI64,
+    follower: tokio::sync::Mutex<changes::Follower>,
     pub tokens: Cache<String, Entry<Arc<AccessToken>>>,
     pub grants: Cache<String, Entry<Option<Arc<Grant>>>>,
     pub clients: Cache<String, Entry<Option<Arc<Client>>>>,
@@ -69,12 +78,13 @@ where
 }
 
 impl PolicyCache {
-    pub fn new(redis: Option<redis_bus::RedisBus>) -> Arc<Self> {
+    pub fn new(redis: Option<redis_bus::RedisBus>, backend: Backend) -> Arc<Self> {
         Arc::new(Self {
             generation: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
             fresh_until_ms: AtomicI64::new(i64::MIN),
             started: Instant::now(),
-            last_epoch: AtomicI64::new(i64::MIN),
+            follower: tokio::sync::Mutex::new(changes::Follower::new(backend)),
             tokens: cache(200_000),
             grants: cache(200_000),
             clients: cache(10_000),
@@ -104,8 +114,66 @@ impl PolicyCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    fn flush_for(&self, reason: &'static str) {
+        metrics::counter!("poortwachter_policy_cache_flushes_total", "reason" => reason)
+            .increment(1);
+        self.flush();
+    }
+
+    /// Forget one entry, named as the change log names it; `false` for a kind this cache does
+    /// not know (the caller then empties everything).
+    pub fn evict(&self, kind: &str, key: &str) -> bool {
+        // Before the removal: a load that started before this and finishes after it sees the
+        // counter moved and drops what it loaded.
+        self.evictions.fetch_add(1, Ordering::SeqCst);
+        let pair = || {
+            key.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        };
+        match kind {
+            "token" => drop(self.tokens.remove(key)),
+            "grant" => drop(self.grants.remove(key)),
+            "client" => drop(self.clients.remove(key)),
+            "account" => drop(self.accounts.remove(key)),
+            "enrollments" => drop(self.enrollments.remove(key)),
+            "children" => drop(self.children.remove(key)),
+            "closures" => drop(self.closures.remove(key)),
+            "link" => match pair() {
+                Some(k) => drop(self.links.remove(&k)),
+                None => return false,
+            },
+            "guardianship" => match pair() {
+                Some(k) => drop(self.guardianships.remove(&k)),
+                None => return false,
+            },
+            _ => return false,
+        }
+        metrics::counter!("poortwachter_policy_cache_evictions_total", "kind" => kind_label(kind))
+            .increment(1);
+        true
+    }
+
+    /// Act on what a read of the log (or a message from another instance) found; returns
+    /// the entries evicted.
+    fn act_on(&self, outcome: changes::Outcome) -> Vec<(String, String)> {
+        match outcome {
+            changes::Outcome::Evict(keys) => {
+                if keys.iter().any(|(kind, key)| !self.evict(kind, key)) {
+                    self.flush_for("unknown_kind");
+                }
+                keys
+            }
+            changes::Outcome::FlushAll(reason) => {
+                self.flush_for(reason);
+                Vec::new()
+            }
+        }
+    }
+
     /// Cached value for `key`, or load it. The generation is read *before* loading, so a
-    /// value loaded across a flush is stored under the old generation and never served.
+    /// value loaded across a flush is stored under the old generation and never served; and
+    /// a value loaded while a keyed eviction ran is removed again, since it may predate the
+    /// change (the eviction may have come between the load and the insert).
     pub async fn get_or_load<K, V, F>(
         &self,
         cache: &Cache<K, Entry<V>>,
@@ -127,52 +195,96 @@ impl PolicyCache {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        let evictions = self.evictions.load(Ordering::SeqCst);
         let value = load.await?;
-        cache.insert(key, (generation, value.clone()));
+        cache.insert(key.clone(), (generation, value.clone()));
+        if self.evictions.load(Ordering::SeqCst) != evictions {
+            cache.remove(&key);
+        }
         Ok(value)
     }
 
-    /// Record a change that may turn an allow into a deny: visible here at once, elsewhere
-    /// through Redis (milliseconds) or the epoch poll (under a second).
-    pub async fn changed(&self, store: &Store) -> DbResult<()> {
-        let result = store.bump_policy_epoch().await;
-        // Flush even if the bump failed: this instance must never serve the old answer.
-        self.flush();
-        if let Some(redis) = &self.redis {
-            redis.publish_invalidation().await;
-        }
-        result
-    }
-
-    /// A change whose epoch bump was committed with it (see `onboarding::commit_audited`):
-    /// flush here at once and tell the other instances.
-    pub async fn committed_change(&self) {
-        self.flush();
-        if let Some(redis) = &self.redis {
-            redis.publish_invalidation().await;
-        }
-    }
-
-    /// One poll of `policy_epoch`: flush on change, and extend the freshness window.
-    pub async fn poll_epoch(&self, store: &Store) {
-        let polled_at = self.now_ms();
-        match store.policy_epoch().await {
-            Ok(epoch) => {
-                let previous = self.last_epoch.swap(epoch, Ordering::AcqRel);
-                if previous != epoch {
-                    self.flush();
+    /// After a change made here (committed; the triggers logged it): read the log at once,
+    /// so this instance never serves the old answer, and tell the other instances which
+    /// entries to evict (Redis, milliseconds; their own reading of the log catches up within
+    /// a second regardless). A change that changed nothing logged nothing and evicts nothing.
+    pub async fn changed(&self, store: &Store) {
+        match self.poll_changes(store).await {
+            Ok(evicted) => {
+                if let Some(redis) = &self.redis {
+                    if !evicted.is_empty() {
+                        redis.publish_evictions(&evicted).await;
+                    }
                 }
+            }
+            // The log cannot be read: the change is committed all the same, and the other
+            // instances read it once they can. Here the freshness window may still be open,
+            // so empty the cache rather than serve the old answer until it closes.
+            Err(_) => self.flush_for("unreadable_log"),
+        }
+    }
+
+    /// One read of the change log: evict what it names (or empty everything when it cannot
+    /// be trusted), and extend the freshness window. Returns the entries evicted.
+    pub async fn poll_changes(&self, store: &Store) -> DbResult<Vec<(String, String)>> {
+        let polled_at = self.now_ms();
+        let mut follower = self.follower.lock().await;
+        let read = async {
+            let position = match follower.position() {
+                Some(position) if !follower.has_failed() => position,
+                _ => {
+                    let start = store.policy_change_start().await?;
+                    return Ok(follower.restart(start));
+                }
+            };
+            let batch = match follower.backend() {
+                Backend::Sqlite => {
+                    store
+                        .policy_changes_after(position, changes::MAX_CHANGES_PER_POLL)
+                        .await?
+                }
+                Backend::Postgres => {
+                    store
+                        .policy_changes_from(position, changes::MAX_CHANGES_PER_POLL)
+                        .await?
+                }
+            };
+            let latest = if batch.truncated && follower.backend() == Backend::Sqlite {
+                Some(store.policy_change_start().await?)
+            } else {
+                None
+            };
+            Ok::<_, sqlx::Error>(follower.apply(batch, latest))
+        };
+        match read.await {
+            Ok(outcome) => {
+                let evicted = self.act_on(outcome);
                 let window = i64::try_from(MAX_STALENESS.as_millis()).unwrap_or(800);
                 self.fresh_until_ms
                     .store(polled_at + window, Ordering::Release);
+                Ok(evicted)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "policy epoch poll failed; cache bypassed until it succeeds");
+                follower.failed();
+                tracing::warn!(error = %e, "reading the policy change log failed; cache bypassed until it succeeds");
+                Err(e)
             }
         }
     }
 
-    /// Run the epoch poller (and the Redis subscriber) until the process ends.
+    /// Entries another instance evicted (a Redis message): evict them here too, at once.
+    pub fn evict_from_message(&self, keys: Option<Vec<(String, String)>>) {
+        match keys {
+            Some(keys) => {
+                self.act_on(changes::Outcome::Evict(keys));
+            }
+            // A (re)connected subscription may have missed messages, or a message we cannot
+            // read: the log catches up within a second, but empty now rather than wait.
+            None => self.flush_for("redis"),
+        }
+    }
+
+    /// Follow the change log (and Redis) until the process ends.
     pub fn spawn_background(
         self: &Arc<Self>,
         store: Store,
@@ -180,19 +292,20 @@ impl PolicyCache {
     ) {
         let cache = Arc::clone(self);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(EPOCH_POLL_INTERVAL);
+            let mut ticker = tokio::time::interval(CHANGE_POLL_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                cache.poll_epoch(&store).await;
+                // A failure is logged, and the cache is bypassed until a read succeeds.
+                let _ = cache.poll_changes(&store).await;
             }
         });
         if let Some(redis) = &self.redis {
             let cache = Arc::downgrade(self);
             redis.spawn_subscriber(
-                move || {
+                move |keys| {
                     if let Some(cache) = cache.upgrade() {
-                        cache.flush();
+                        cache.evict_from_message(keys);
                     }
                 },
                 channel_ready,
@@ -218,13 +331,44 @@ impl PolicyCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn put_token(&self, hash: &str, token: &Arc<AccessToken>, generation: u64) {
+    /// The eviction counter; read it with [`PolicyCache::generation`], before loading.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::SeqCst)
+    }
+
+    /// Cache a token loaded after reading `generation` and `evictions` (the same rules as
+    /// [`PolicyCache::get_or_load`]).
+    pub fn put_token(
+        &self,
+        hash: &str,
+        token: &Arc<AccessToken>,
+        (generation, evictions): (u64, u64),
+    ) {
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.tokens
             .insert(hash.to_string(), (generation, Arc::clone(token)));
+        if self.evictions.load(Ordering::SeqCst) != evictions {
+            self.tokens.remove(hash);
+        }
     }
 
     pub fn redis(&self) -> Option<&redis_bus::RedisBus> {
         self.redis.as_ref()
+    }
+}
+
+/// The metrics label of a change kind (a fixed set, so labels stay few).
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "token" => "token",
+        "grant" => "grant",
+        "client" => "client",
+        "account" => "account",
+        "enrollments" => "enrollments",
+        "children" => "children",
+        "closures" => "closures",
+        "link" => "link",
+        "guardianship" => "guardianship",
+        _ => "other",
     }
 }

@@ -1,6 +1,6 @@
-//! Redis as the instances' message bus: a change on one instance is published, every other
-//! instance empties its policy cache on receipt. Redis being down slows propagation to the
-//! epoch poll (under a second) but never makes an answer wrong.
+//! Redis as the instances' message bus: the cache entries a change on one instance touched
+//! are published, every other instance evicts them on receipt. Redis being down slows
+//! propagation to the change-log poll (under a second) but never makes an answer wrong.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,17 +61,20 @@ impl RedisBus {
         metrics::gauge!("poortwachter_redis_up").set(0.0);
     }
 
-    /// Tell the other instances to drop their caches. Best effort: failures are covered by
-    /// the epoch poll.
-    pub async fn publish_invalidation(&self) {
+    /// Tell the other instances which entries to evict (`[[kind, key], …]` as JSON). Best
+    /// effort: a lost message is covered by their reading of the change log.
+    pub async fn publish_evictions(&self, keys: &[(String, String)]) {
         let Some(mut conn) = self.connection().await else {
             return;
         };
-        let sent =
-            tokio::time::timeout(REDIS_TIMEOUT, conn.publish::<_, _, i64>(&self.channel, "1"))
-                .await;
+        let message = serde_json::to_string(keys).unwrap_or_default();
+        let sent = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            conn.publish::<_, _, i64>(&self.channel, message),
+        )
+        .await;
         if !matches!(sent, Ok(Ok(_))) {
-            tracing::debug!("redis publish failed; other instances rely on the epoch poll");
+            tracing::debug!("redis publish failed; other instances rely on the change log");
             self.forget_connection().await;
         }
     }
@@ -187,14 +190,15 @@ impl RedisBus {
         }
     }
 
-    /// Subscribe and call `on_message` for every invalidation, reconnecting forever. A
-    /// (re)connection also counts as an invalidation: messages may have been missed meanwhile.
+    /// Subscribe and call `on_message` with the entries of every message, reconnecting
+    /// forever. A (re)connection, or a message that cannot be read, comes as `None`: messages
+    /// may have been missed, and the receiver empties its cache.
     pub fn spawn_subscriber<F>(
         &self,
         on_message: F,
         ready: Option<tokio::sync::oneshot::Sender<()>>,
     ) where
-        F: Fn() + Send + Sync + 'static,
+        F: Fn(Option<Vec<(String, String)>>) + Send + Sync + 'static,
     {
         let client = self.client.clone();
         let channel = self.channel.clone();
@@ -206,13 +210,17 @@ impl RedisBus {
                 if let Ok(Ok(mut pubsub)) = connected {
                     if pubsub.subscribe(&channel).await.is_ok() {
                         metrics::gauge!("poortwachter_redis_up").set(1.0);
-                        on_message();
+                        on_message(None);
                         if let Some(ready) = ready.take() {
                             let _ = ready.send(());
                         }
                         let mut messages = pubsub.on_message();
-                        while messages.next().await.is_some() {
-                            on_message();
+                        while let Some(message) = messages.next().await {
+                            let keys = message
+                                .get_payload::<String>()
+                                .ok()
+                                .and_then(|text| serde_json::from_str(&text).ok());
+                            on_message(keys);
                         }
                         tracing::warn!("redis subscription lost; reconnecting");
                     }

@@ -490,7 +490,7 @@ pub async fn respond(
                 ));
             };
             if changed {
-                state.cache.changed(&state.store).await?;
+                state.cache.changed(&state.store).await;
             }
             let scopes = ScopeSet::parse_lossy(&request.scopes);
             issue_code(state, request, browser, &account, &grant, &scopes, None).await

@@ -121,11 +121,11 @@ pub async fn token(state: &AppState, hash: &str) -> DbResult<Option<Arc<AccessTo
         }
     }
     // Unknown tokens are not cached: one minted a moment ago on another instance must work.
-    let generation = cache.generation();
+    let read_at = (cache.generation(), cache.evictions());
     match state.store.get_access_token(hash).await? {
         Some(row) => {
             let token = Arc::new(row);
-            cache.put_token(hash, &token, generation);
+            cache.put_token(hash, &token, read_at);
             Ok(Some(token))
         }
         None => Ok(None),

@@ -47,7 +47,7 @@ pub async fn revoke(
         tracing::info!(client = %client.client_id, "management token revoked by its client");
     }
     if changed {
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         tracing::info!(client = %client.client_id, "token revoked by the client");
     }
     // RFC 7009 §2.2: 200 whether or not the token was known, so nothing can be probed.

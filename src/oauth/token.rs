@@ -113,7 +113,7 @@ async fn exchange_code(
     if stored.used_at.is_some() {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
         let revoked = state.store.revoke_family(&code_hash, now).await?;
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         tracing::warn!(client = %stored.client_id, revoked, "authorization code replayed; tokens revoked");
         return Err(OAuthError::invalid_grant("authorization code already used"));
     }
@@ -191,7 +191,7 @@ async fn exchange_code(
         Err(RedeemError::AlreadyUsed) => {
             // Lost a race with another exchange of the same code: that is a replay too.
             state.store.revoke_family(&code_hash, now).await?;
-            state.cache.changed(&state.store).await?;
+            state.cache.changed(&state.store).await;
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),
@@ -222,7 +222,7 @@ async fn refresh(
     if old.used_at.is_some() {
         // A rotated-out token came back: someone holds a copy. End the whole family.
         let revoked = state.store.revoke_family(&old.family_id, now).await?;
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         tracing::warn!(client = %client.client_id, revoked, "refresh token reused; token family revoked");
         return Err(OAuthError::invalid_grant("refresh token already used"));
     }
@@ -307,7 +307,7 @@ async fn refresh(
         Ok(()) => {}
         Err(RedeemError::AlreadyUsed) => {
             state.store.revoke_family(&old.family_id, now).await?;
-            state.cache.changed(&state.store).await?;
+            state.cache.changed(&state.store).await;
             return Err(OAuthError::invalid_grant("refresh token already used"));
         }
         Err(RedeemError::Db(e)) => return Err(OAuthError::internal(e)),

@@ -318,9 +318,10 @@ pub async fn activate(
         return Err(ActivationError::AlreadyUsed);
     }
     db::set_password(&mut tx, &account.id, &password_hash).await?;
-    // Audited in the same transaction, but without the policy epoch of `commit_audited`: a
-    // password is not a policy fact, and a start-of-year wave of activations must not flush
-    // every instance's policy cache once per person.
+    // Audited in the same transaction, but without `commit_audited`'s reading of the change
+    // log: a password is not a policy fact. (The account row changes, so the log names it
+    // and each instance evicts that one account within a second: a start-of-year wave of
+    // activations costs one eviction per person, never a flush.)
     crate::storage::admin::insert_audit(
         &mut tx,
         &format!("account:{}", account.id),

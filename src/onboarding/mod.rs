@@ -162,8 +162,9 @@ pub async fn begin(store: &Store) -> DbResult<Tx> {
     store.pool().begin().await
 }
 
-/// Write the audit rows and bump the policy epoch inside `tx`, commit, and then flush this
-/// instance's policy cache and tell the others (Redis; the epoch poll catches the rest).
+/// Write the audit rows inside `tx`, commit, and then evict what changed from this
+/// instance's policy cache and tell the others (Redis; their reading of the change log
+/// catches the rest).
 /// An empty `changes` list commits without auditing or flushing: nothing changed.
 pub async fn commit_audited(
     app: &App,
@@ -188,9 +189,9 @@ pub async fn commit_audited(
         )
         .await?;
     }
-    crate::storage::admin::bump_policy_epoch_in(&mut tx).await?;
+    // The triggers logged what changed, in this transaction.
     tx.commit().await?;
-    app.cache.committed_change().await;
+    app.cache.changed(&app.store).await;
     for change in changes {
         tracing::info!(actor = %actor.id, action = %change.action, "change committed (details in the audit log)");
     }

@@ -115,14 +115,6 @@ pub async fn insert_audit(
     Ok(())
 }
 
-/// Bump the policy epoch on a connection or inside a transaction.
-pub async fn bump_policy_epoch_in(conn: &mut AnyConnection) -> DbResult<()> {
-    sqlx::query("UPDATE policy_epoch SET value = value + 1 WHERE id = 1")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 impl Store {
     pub async fn audit_log(&self, target_prefix: &str, limit: i64) -> DbResult<Vec<AuditEntry>> {
         sqlx::query_as(
@@ -133,18 +125,6 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await
-    }
-
-    pub async fn bump_policy_epoch(&self) -> DbResult<()> {
-        let mut conn = self.pool().acquire().await?;
-        bump_policy_epoch_in(&mut conn).await
-    }
-
-    pub async fn policy_epoch(&self) -> DbResult<i64> {
-        let (value,): (i64,) = sqlx::query_as("SELECT value FROM policy_epoch WHERE id = 1")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(value)
     }
 
     /// Active grants of students enrolled at the school (now), for the school's overview.

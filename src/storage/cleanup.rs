@@ -75,6 +75,14 @@ const PURGES: &[Purge] = &[
         expired: "expires_at <= $1",
         retention_secs: 0,
     },
+    // Followers read the change log within a second; an hour is ample, and one that was
+    // away longer starts afresh anyway (a failed read empties its cache).
+    Purge {
+        table: "policy_changes",
+        key: "seq",
+        expired: "at <= $1",
+        retention_secs: 3600,
+    },
     Purge {
         table: "management_tokens",
         key: "token_hash",
@@ -97,10 +105,8 @@ impl Store {
                 key = purge.key,
                 expired = purge.expired,
             );
-            // No statement at all when nothing has expired: PostgreSQL's statement-level
-            // triggers (`access_tokens` bumps `policy_epoch`) fire even for a DELETE of zero
-            // rows, and a bump flushes every instance's policy cache, once a minute, for
-            // nothing.
+            // No statement at all when nothing has expired: a DELETE of zero rows costs a
+            // write lock on SQLite for nothing.
             let probe = format!(
                 "SELECT 1 FROM {table} WHERE {expired} LIMIT 1",
                 table = purge.table,

@@ -35,6 +35,10 @@ impl Grant {
     }
 }
 
+/// A consent given again renews the grant's validity, but a renewal by less than this is not
+/// written: an unchanged consent then writes nothing at all.
+const RENEWAL_STEP_SECS: i64 = 86_400;
+
 const GRANT_COLUMNS: &str = "id, student_id, client_id, scopes, given_by, given_by_role, \
                              granted_at, expires_at, revoked_at";
 
@@ -137,6 +141,14 @@ impl Store {
             Some(grant) => {
                 let scopes = grant.scopes().union(consent.scopes);
                 changed = scopes != grant.scopes() || grant.given_by != consent.given_by;
+                // The same consent again (the school's own app records one at every login):
+                // nothing to write, so nothing logged and no cache anywhere disturbed. Only a
+                // renewal that moves the expiry by a day or more is worth a write.
+                let renews = ts(consent.expires_at) - grant.expires_at >= RENEWAL_STEP_SECS;
+                if !changed && grant.given_by_role == consent.given_by_role && !renews {
+                    tx.commit().await?;
+                    return Ok(Some(Recorded::Grant(grant, false)));
+                }
                 let updated = sqlx::query(
                     "UPDATE grants SET scopes = $2, given_by = $3, given_by_role = $4, \
                      granted_at = $5, expires_at = $6 \

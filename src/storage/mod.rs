@@ -13,6 +13,7 @@ pub mod console;
 pub mod grants;
 pub mod keys;
 pub mod locks;
+pub mod policy_changes;
 pub mod roster;
 pub mod schools;
 pub mod sessions;

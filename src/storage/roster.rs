@@ -1,9 +1,9 @@
 //! SQL for the OneRoster import: the school's people as they are, and batched writes of
 //! what differs, all on the import's one transaction.
 //!
-//! Callers write only rows that change. That is not just speed: on PostgreSQL the policy-epoch
-//! triggers fire per statement, so even an UPDATE that touches no row would flush every
-//! instance's policy cache; an import that changes nothing must issue no write at all.
+//! Callers write only rows that change. That is not just speed: every row written is logged
+//! in the policy change log (by triggers) and evicted from every instance's policy cache, so
+//! an import that changes nothing must issue no write at all.
 
 use sqlx::{AnyConnection, Row};
 

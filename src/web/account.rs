@@ -474,7 +474,7 @@ pub async fn view_account_withdraw(
     {
         // As every change that can turn an allow into a deny: the live policy cache of every
         // instance forgets the grant, so the next introspection, refresh or userinfo sees it.
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         let target = format!("grant:{}", grant.id);
         let details = withdrawn
             .as_ref()
@@ -525,7 +525,7 @@ pub async fn view_account_confirm(
         .confirm_grant(&grant.id, account_id, now)
         .await?
     {
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         state
             .store
             .audit(

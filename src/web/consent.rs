@@ -256,7 +256,7 @@ pub async fn view_consent_post(
         .await;
     };
     if changed {
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
     }
     tracing::info!(client = %request.client_id, grant = %grant.id, "consent given");
     issue_code(&state, &request, &browser, &student, &grant, &scopes, actor).await

@@ -636,7 +636,7 @@ pub async fn view_student_leaves(
         .end_enrollment(&student.id, who.school(), now)
         .await?
     {
-        state.cache.changed(&state.store).await?;
+        state.cache.changed(&state.store).await;
         state
             .store
             .audit(

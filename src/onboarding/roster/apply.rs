@@ -1,6 +1,6 @@
 //! Applying a validated [`Roster`] to the school: diff against the people as stored, then write
 //! only what differs, in one transaction with one audit row (or, when nothing differs, no
-//! write at all: no audit row, no epoch bump, no cache flush).
+//! write at all: no audit row, nothing in the policy change log, no cache eviction).
 
 use std::collections::{HashMap, HashSet};
 
