@@ -53,6 +53,8 @@ pub struct PolicyCache {
     fresh_until_ms: AtomicI64,
     started: Instant,
     follower: tokio::sync::Mutex<changes::Follower>,
+    /// The task that reads the log every 200 ms, once started.
+    poller: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
     pub tokens: Cache<String, Entry<Arc<AccessToken>>>,
     pub grants: Cache<String, Entry<Option<Arc<Grant>>>>,
     pub clients: Cache<String, Entry<Option<Arc<Client>>>>,
@@ -66,6 +68,8 @@ pub struct PolicyCache {
     /// Plain counters on the hot path; `/metrics` publishes them.
     pub hits: AtomicU64,
     pub misses: AtomicU64,
+    /// How often this instance emptied its whole cache.
+    pub flushes: AtomicU64,
 }
 
 /// Bounded; stale generations are never served and age out as new entries arrive.
@@ -85,6 +89,7 @@ impl PolicyCache {
             fresh_until_ms: AtomicI64::new(i64::MIN),
             started: Instant::now(),
             follower: tokio::sync::Mutex::new(changes::Follower::new(backend)),
+            poller: std::sync::Mutex::new(None),
             tokens: cache(200_000),
             grants: cache(200_000),
             clients: cache(10_000),
@@ -97,6 +102,7 @@ impl PolicyCache {
             redis,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
         })
     }
 
@@ -117,6 +123,7 @@ impl PolicyCache {
     fn flush_for(&self, reason: &'static str) {
         metrics::counter!("poortwachter_policy_cache_flushes_total", "reason" => reason)
             .increment(1);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         self.flush();
     }
 
@@ -272,6 +279,14 @@ impl PolicyCache {
         }
     }
 
+    /// Stop reading the change log every 200 ms (at shutdown, or in a test of what happens
+    /// when it stops): within 800 ms the cache is no longer used.
+    pub fn stop_following(&self) {
+        if let Some(poller) = self.poller.lock().ok().and_then(|mut slot| slot.take()) {
+            poller.abort();
+        }
+    }
+
     /// Entries another instance evicted (a Redis message): evict them here too, at once.
     pub fn evict_from_message(&self, keys: Option<Vec<(String, String)>>) {
         match keys {
@@ -290,16 +305,20 @@ impl PolicyCache {
         store: Store,
         channel_ready: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
-        let cache = Arc::clone(self);
-        tokio::spawn(async move {
+        let cache = Arc::downgrade(self);
+        let poller = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(CHANGE_POLL_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
+                let Some(cache) = cache.upgrade() else { break };
                 // A failure is logged, and the cache is bypassed until a read succeeds.
                 let _ = cache.poll_changes(&store).await;
             }
         });
+        if let Ok(mut slot) = self.poller.lock() {
+            *slot = Some(poller.abort_handle());
+        }
         if let Some(redis) = &self.redis {
             let cache = Arc::downgrade(self);
             redis.spawn_subscriber(

@@ -33,6 +33,15 @@ pub struct ChangeBatch {
     pub truncated: bool,
 }
 
+/// The horizon, and one change row (all `NULL` when there is none).
+type HorizonRow = (
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn parse_xid(text: &str) -> DbResult<u64> {
     text.parse()
         .map_err(|_| sqlx::Error::Protocol(format!("not a transaction id: {text}")))
@@ -71,7 +80,7 @@ impl Store {
 
     /// SQLite: the rows after `seq`, in order, at most `limit`.
     pub async fn policy_changes_after(&self, seq: u64, limit: usize) -> DbResult<ChangeBatch> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        let rows: Vec<HorizonRow> = sqlx::query_as(
             "SELECT seq, kind, key FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(i64::try_from(seq).unwrap_or(i64::MAX))

@@ -62,6 +62,15 @@ macro_rules! on_every_backend_empty {
 
 /// Without `TEST_DATABASE_URL` the PostgreSQL half is skipped on a developer's machine, and
 /// is a failure under `CI=true`: a test that can pass without running is no test.
+/// `TEST_REDIS_URL`; under `CI=true` its absence is a failure, not a skip.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL").ok();
+    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but TEST_REDIS_URL is not set: the Redis tests cannot be skipped");
+    }
+    url
+}
+
 pub fn postgres_missing() {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run cannot be skipped");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{TcpProxy, TestApp};
+use crate::helpers::{redis_url, TcpProxy, TestApp};
 
 /// Introspect on `app` until `active` is as expected; fail after one second.
 async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) -> Duration {
@@ -22,15 +22,6 @@ async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) -> 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// `TEST_REDIS_URL`; under `CI=true` its absence is a failure, not a skip.
-fn redis_url() -> Option<String> {
-    let url = std::env::var("TEST_REDIS_URL").ok();
-    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but TEST_REDIS_URL is not set: the Redis tests cannot be skipped");
-    }
-    url
 }
 
 /// Two instances on one fresh PostgreSQL database sharing Redis, or `None` (and a note) when
@@ -97,7 +88,7 @@ async fn two_instances_with_redis_act_as_one() {
     assert!(b.state.cache.redis().unwrap().ping().await);
 }
 
-/// Redis disappears mid-test: answers stay correct (the database epoch takes over), and the
+/// Redis disappears mid-test: answers stay correct (the change log takes over), and the
 /// instances reconnect by themselves when Redis returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_never_leaves_a_stale_allow() {

@@ -24,6 +24,7 @@ mod openapi_check;
 mod pages;
 mod platform;
 mod policy;
+mod policy_changes;
 mod registrations;
 mod resources;
 mod roster;
