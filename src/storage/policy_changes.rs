@@ -80,7 +80,7 @@ impl Store {
 
     /// SQLite: the rows after `seq`, in order, at most `limit`.
     pub async fn policy_changes_after(&self, seq: u64, limit: usize) -> DbResult<ChangeBatch> {
-        let rows: Vec<HorizonRow> = sqlx::query_as(
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT seq, kind, key FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(i64::try_from(seq).unwrap_or(i64::MAX))
@@ -103,13 +103,7 @@ impl Store {
     /// one statement (so from one snapshot: every transaction older than the new horizon is
     /// finished, and its rows are among those read now or before).
     pub async fn policy_changes_from(&self, horizon: u64, limit: usize) -> DbResult<ChangeBatch> {
-        let rows: Vec<(
-            String,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
+        let rows: Vec<HorizonRow> = sqlx::query_as(
             "SELECT h.xmin::text, c.seq, c.kind, c.key, c.txid::text \
                  FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h \
                  LEFT JOIN (SELECT seq, kind, key, txid FROM policy_changes \
