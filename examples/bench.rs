@@ -51,6 +51,20 @@ struct Args {
     /// Also measure oidc-provider (bench/oidc-provider, after `npm ci`).
     #[arg(long)]
     compare_oidc_provider: bool,
+    /// Pin the server to CPU 0 and wrk to CPU 1 (`taskset`): the server then has one core of
+    /// its own, and its throughput no longer depends on how the scheduler shares the cores
+    /// with the load generator (the main source of run-to-run noise on a small machine).
+    #[arg(long)]
+    pin: bool,
+    /// Seconds of load before the measurements, to fill the caches.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Policy changes per second written during an extra measurement (0: none). Several
+    /// kinds, straight into the database as another program would (school links, accounts,
+    /// enrollments, grants, closures), each touching a fact the load reads while leaving every
+    /// answer the same, so "not active" must stay 0.
+    #[arg(long, default_value_t = 0)]
+    churn: u32,
     /// Where to write the markdown results.
     #[arg(long, default_value = "target/bench/results.md")]
     out: PathBuf,
@@ -63,11 +77,50 @@ struct Measurement {
     p99_ms: f64,
     not_active: u64,
     extra: String,
+    /// CPU time (user + system) the server process used per answered request, in µs.
+    server_cpu_us: f64,
+}
+
+/// Set once from `--pin`.
+static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// CPU time (user + system) used so far by process `pid`, in µs, from `/proc/<pid>/stat`.
+fn cpu_micros(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // After the command name in parentheses: state, ppid, … utime (14th field), stime (15th).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / per_sec * 1e6
+}
+
+/// Run `measure` and attach the server's CPU time per answered request to its result.
+fn with_server_cpu(
+    pid: u32,
+    seconds: u64,
+    measure: impl FnOnce() -> anyhow::Result<Measurement>,
+) -> anyhow::Result<Measurement> {
+    let before = cpu_micros(pid);
+    let mut m = measure()?;
+    let used = cpu_micros(pid) - before;
+    m.server_cpu_us = used / (m.requests_per_sec * seconds as f64);
+    Ok(m)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    PIN.store(args.pin, std::sync::atomic::Ordering::Relaxed);
     let work = tempfile::tempdir()?;
     let binary = PathBuf::from("target/release/poortwachter");
     anyhow::ensure!(
@@ -131,10 +184,48 @@ async fn main() -> anyhow::Result<()> {
     let introspect = format!("{base}/introspect");
 
     let mut results = Vec::new();
-    run_wrk(&args, &introspect, &auth, &tokens_file, 5)?; // warm-up: caches, connections
-    let mut plain = run_wrk(&args, &introspect, &auth, &tokens_file, args.duration)?;
+    run_wrk(&args, &introspect, &auth, &tokens_file, args.warmup)?; // caches, connections
+    let pid = server.id();
+    let mut plain = with_server_cpu(pid, args.duration, || {
+        run_wrk(&args, &introspect, &auth, &tokens_file, args.duration)
+    })?;
     plain.label = format!("Poortwachter, {}", backend_label(&args.backend));
     results.push(plain);
+
+    if args.churn > 0 {
+        let writer = Store::connect(&database_url, 2).await?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let churn = tokio::spawn(write_churn(
+            writer,
+            args.churn,
+            args.students,
+            args.grants,
+            (args.schools, args.partners),
+            (Arc::clone(&stop), Arc::clone(&written)),
+        ));
+        let (introspect, auth, tokens_file) =
+            (introspect.clone(), auth.clone(), tokens_file.clone());
+        let (args_c, seconds) = ((args.connections, args.threads), args.duration);
+        let mut churned = tokio::task::spawn_blocking(move || {
+            with_server_cpu(pid, seconds, || {
+                run_wrk_with(args_c, &introspect, &auth, &tokens_file, seconds)
+            })
+        })
+        .await??;
+        stop.store(true, Ordering::Relaxed);
+        churn.await??;
+        churned.label = format!(
+            "Poortwachter, {}, while policy changes are written",
+            backend_label(&args.backend)
+        );
+        churned.extra = format!(
+            "{:.0} changes/s written (asked: {})",
+            written.load(Ordering::Relaxed) as f64 / args.duration as f64,
+            args.churn
+        );
+        results.push(churned);
+    }
 
     let logins = Arc::new(AtomicU64::new(0));
     let failed_logins = Arc::new(AtomicU64::new(0));
@@ -155,7 +246,11 @@ async fn main() -> anyhow::Result<()> {
             (introspect.clone(), auth.clone(), tokens_file.clone());
         let args_duration = args.duration;
         let args_c = (args.connections, args.threads);
-        move || run_wrk_with(args_c, &introspect, &auth, &tokens_file, args_duration)
+        move || {
+            with_server_cpu(pid, args_duration, || {
+                run_wrk_with(args_c, &introspect, &auth, &tokens_file, args_duration)
+            })
+        }
     })
     .await??;
     for worker in workers {
@@ -216,12 +311,18 @@ fn render(args: &Args, results: &[Measurement], seeding: Duration) -> String {
         args.students, args.grants, args.partners, args.schools, args.threads, args.connections, args.duration, seeding
     ));
     out.push_str(
-        "| server | requests/s | p50 | p99 | not active | notes |\n|---|---:|---:|---:|---:|---|\n",
+        "| server | requests/s | p50 | p99 | not active | server CPU / request | notes |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
     );
     for m in results {
+        let cpu = if m.server_cpu_us.is_finite() {
+            format!("{:.1} µs", m.server_cpu_us)
+        } else {
+            "–".into()
+        };
         out.push_str(&format!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |\n",
-            m.label, m.requests_per_sec, m.p50_ms, m.p99_ms, m.not_active, m.extra
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {} |\n",
+            m.label, m.requests_per_sec, m.p50_ms, m.p99_ms, m.not_active, cpu, m.extra
         ));
     }
     if let (Some(ours), Some(reference)) = (
@@ -588,6 +689,81 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
     Ok(tokens)
 }
 
+/// Write `per_second` policy changes a second until `stop`, round robin over five kinds, each
+/// a real change to a row the load's answers depend on but leaving every answer the same: a
+/// link's reason (it stays open), a student's given name, an enrollment's start (still
+/// started), a grant's `granted_at`, and a closure a year ahead (added, then removed).
+async fn write_churn(
+    store: Store,
+    per_second: u32,
+    students: usize,
+    grants: usize,
+    (schools, partners): (usize, usize),
+    (stop, written): (Arc<std::sync::atomic::AtomicBool>, Arc<AtomicU64>),
+) -> anyhow::Result<()> {
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let spread = (students / grants.max(1)).max(1);
+    let mut n: usize = 0;
+    let mut closures: Vec<String> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        n += 1;
+        // Spread over what the load reads: grant g belongs to student g × spread.
+        let g = (n * 7_919) % grants.max(1);
+        let student = format!("bench-student-{}", (g * spread) % students.max(1));
+        let school = format!("B{:03}X", n % schools.max(1));
+        let year_ahead = SystemClock.now().timestamp() + 365 * 86_400;
+        let query = match n % 5 {
+            0 => sqlx::query(
+                "UPDATE school_links SET reason = $3 WHERE school_brin = $1 AND client_id = $2",
+            )
+            .bind(school)
+            .bind(format!("bench-partner-{:02}", n % partners.max(1)))
+            .bind(format!("churn {n}")),
+            1 => sqlx::query("UPDATE accounts SET given_name = $2 WHERE id = $1")
+                .bind(student)
+                .bind(if n.is_multiple_of(2) {
+                    "Leerling"
+                } else {
+                    "Leerling."
+                }),
+            2 => sqlx::query(
+                "UPDATE enrollments SET starts_at = starts_at - 1 WHERE student_id = $1",
+            )
+            .bind(student),
+            3 => sqlx::query("UPDATE grants SET granted_at = granted_at + 1 WHERE id = $1")
+                .bind(format!("bench-grant-{g}")),
+            _ => match closures.pop() {
+                Some(id) => sqlx::query("DELETE FROM scope_closures WHERE id = $1").bind(id),
+                None => {
+                    let id = poortwachter::storage::new_id();
+                    closures.push(id.clone());
+                    sqlx::query(
+                        "INSERT INTO scope_closures (id, school_brin, scope, audiences, \
+                         starts_at, ends_at, reason, created_by, created_at) \
+                         VALUES ($1, $2, 'cijfers', 'parents', $3, $4, 'churn', 'bench', $3)",
+                    )
+                    .bind(id)
+                    .bind(school)
+                    .bind(year_ahead)
+                    .bind(year_ahead + 86_400)
+                }
+            },
+        };
+        query.execute(store.pool()).await?;
+        written.fetch_add(1, Ordering::Relaxed);
+    }
+    for id in closures {
+        sqlx::query("DELETE FROM scope_closures WHERE id = $1")
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+    }
+    store.close().await;
+    Ok(())
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -602,7 +778,14 @@ fn start_server(
     dir: &Path,
 ) -> anyhow::Result<Child> {
     let log = std::fs::File::create(dir.join("server.log"))?;
-    let mut command = Command::new(binary);
+    // `taskset` execs the server in place, so the child's pid is the server's.
+    let mut command = if PIN.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut pinned = Command::new("taskset");
+        pinned.args(["-c", "0"]).arg(binary);
+        pinned
+    } else {
+        Command::new(binary)
+    };
     command
         .arg("serve")
         .env("DATABASE_URL", database_url)
@@ -675,7 +858,14 @@ fn run_wrk_with(
     tokens: &Path,
     seconds: u64,
 ) -> anyhow::Result<Measurement> {
-    let output = Command::new("wrk")
+    let mut wrk = if PIN.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut pinned = Command::new("taskset");
+        pinned.args(["-c", "1", "wrk"]);
+        pinned
+    } else {
+        Command::new("wrk")
+    };
+    let output = wrk
         .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
@@ -709,6 +899,7 @@ fn run_wrk_with(
         p99_ms,
         not_active,
         extra: String::new(),
+        server_cpu_us: f64::NAN,
     })
 }
 

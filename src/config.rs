@@ -64,7 +64,9 @@ pub struct Config {
     /// the default 1 keeps this school year and the previous one.
     pub access_log_retention_school_years: u32,
     /// Seconds between writes of the reads counted in memory for "Wie keek mee"; 0 writes
-    /// them only at shutdown (and when a test flushes).
+    /// them only at shutdown (and when a test flushes). A write costs per grant × scope read
+    /// since the last one (BENCHMARKS.md), so a longer interval divides it; the page counts
+    /// per hour, and half a minute's lag does not show there.
     pub access_log_flush_secs: u64,
 }
 
@@ -93,7 +95,7 @@ impl Default for Config {
             metrics_bind: None,
             metrics_token: None,
             access_log_retention_school_years: 1,
-            access_log_flush_secs: 5,
+            access_log_flush_secs: 30,
         }
     }
 }

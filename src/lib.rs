@@ -228,6 +228,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         spawn_purge_job(self.state.clone());
         spawn_read_flush_job(self.state.clone());
+        spawn_metrics_upkeep(self.state.clone());
         if let Some(bind) = self.state.config.metrics_bind.clone() {
             // `/metrics` for the scraper on an internal address, unauthenticated there.
             let listener = TcpListener::bind(&bind).await?;
@@ -294,6 +295,20 @@ fn spawn_read_flush_job(state: AppState) {
             if let Err(e) = state.reads.flush(&state.store).await {
                 tracing::warn!(error = %e, "writing counted reads failed; kept for the next try");
             }
+        }
+    });
+}
+
+/// Every five seconds, let the metrics recorder drain what it holds: histogram samples pile
+/// up in memory until someone renders `/metrics` otherwise, and a server nobody scrapes
+/// would grow without bound (issue 10 §3).
+fn spawn_metrics_upkeep(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            state.metrics.run_upkeep();
         }
     });
 }

@@ -6,6 +6,64 @@ pub const PERSONAL_CONSENT_AGE: u32 = 16;
 /// From 18 parents no longer act for the child by default.
 pub const MAJORITY_AGE: u32 = 18;
 
+/// What the rules know of a student's age: completed years from the birth date the school
+/// registered, or nothing. This is the one place that decides what a missing birth date
+/// means: nothing that depends on age is assumed, either way. Such a student is not taken to
+/// be 16 (no personal consent), nor under 16 (no parent consents for them), nor under 18 (a
+/// parent's earlier consent does not stand), nor 18 (no confirming a parent's consent): until
+/// the school records the birth date, nobody consents for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    Known(u32),
+    Unknown,
+}
+
+impl Age {
+    pub fn of(birth_date: Option<chrono::NaiveDate>, today: chrono::NaiveDate) -> Age {
+        match birth_date {
+            Some(born) => Age::Known(crate::domain::account::age_on(born, today)),
+            None => Age::Unknown,
+        }
+    }
+
+    fn known(self, rule: impl FnOnce(u32) -> bool) -> bool {
+        matches!(self, Age::Known(age) if rule(age))
+    }
+
+    /// From 16 the student consents personally.
+    pub fn may_consent_personally(self) -> bool {
+        self.known(student_may_consent_personally)
+    }
+
+    /// A parent consents only for a child under 16.
+    pub fn parent_may_consent(self) -> bool {
+        self.known(parent_may_consent_for)
+    }
+
+    /// A parent's earlier consent works until the child turns 18.
+    pub fn parent_consent_stands(self) -> bool {
+        self.known(parent_consent_stands_for)
+    }
+
+    /// 18 or older: grants a parent gave wait for the student's own confirmation.
+    pub fn is_adult(self) -> bool {
+        self.known(|age| age >= MAJORITY_AGE)
+    }
+
+    /// May a parent change (rewrite or withdraw) a grant given by `given_by_role`?
+    pub fn parent_may_change(self, given_by_role: &str) -> bool {
+        self.known(|age| parent_may_change_grant(given_by_role, age))
+    }
+
+    /// The number, for pages that show it.
+    pub fn years(self) -> Option<u32> {
+        match self {
+            Age::Known(age) => Some(age),
+            Age::Unknown => None,
+        }
+    }
+}
+
 pub fn student_may_consent_personally(age: u32) -> bool {
     age >= PERSONAL_CONSENT_AGE
 }
@@ -145,6 +203,25 @@ mod tests {
         assert!(!parent_may_consent_for(17));
         assert!(parent_consent_stands_for(17));
         assert!(!parent_consent_stands_for(18));
+    }
+
+    #[test]
+    fn an_unknown_age_assumes_nothing() {
+        let unknown = Age::of(None, chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(unknown, Age::Unknown);
+        assert!(!unknown.may_consent_personally());
+        assert!(!unknown.parent_may_consent());
+        assert!(!unknown.parent_consent_stands());
+        assert!(!unknown.is_adult());
+        assert!(!unknown.parent_may_change(GIVEN_BY_PARENT));
+        assert_eq!(unknown.years(), None);
+        let fifteen = Age::Known(15);
+        assert!(fifteen.parent_may_consent() && fifteen.parent_consent_stands());
+        assert!(!fifteen.may_consent_personally() && !fifteen.is_adult());
+        let seventeen = Age::Known(17);
+        assert!(seventeen.may_consent_personally() && seventeen.parent_consent_stands());
+        assert!(!seventeen.parent_may_consent() && !seventeen.is_adult());
+        assert!(Age::Known(18).is_adult() && !Age::Known(18).parent_consent_stands());
     }
 
     #[test]

@@ -11,10 +11,8 @@ use chrono::Duration;
 use super::params::{Params, AUTHORIZE_CLIENT_LIMITS, AUTHORIZE_LIMITS, MAX_AUTHORIZE_QUERY};
 use super::pkce;
 use crate::crypto::tokens::{hash_token, random_token};
-use crate::domain::account::{age_on, Role};
-use crate::domain::policy::{
-    parent_consent_stands_for, parent_may_consent_for, student_may_consent_personally, Refusal,
-};
+use crate::domain::account::Role;
+use crate::domain::policy::{Age, Refusal};
 use crate::domain::scope::ScopeSet;
 use crate::storage::accounts::Account;
 use crate::storage::clients::Client;
@@ -262,6 +260,8 @@ pub struct ChildChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildIneligible {
+    /// The school has no birth date: whether a parent may act cannot be established.
+    AgeUnknown,
     Adult,
     /// 16 or 17: the student decides personally (UAVG art. 5).
     DecidesPersonally,
@@ -343,9 +343,7 @@ pub async fn decide(
                     });
                 }
             }
-            // Without a known birth date we cannot establish that the student is 16.
-            let age = account.birth_date().map(|b| age_on(b, today)).unwrap_or(0);
-            if !student_may_consent_personally(age) {
+            if !Age::of(account.birth_date(), today).may_consent_personally() {
                 return Ok(Step::Refuse(Refusal::StudentTooYoung));
             }
             Ok(Step::Consent(ConsentChoices {
@@ -357,13 +355,12 @@ pub async fn decide(
         Some(Role::Parent) => {
             let mut children = Vec::new();
             for child in state.store.children_of(&account.id).await? {
-                let age = child
-                    .birth_date()
-                    .map(|b| age_on(b, today))
-                    .unwrap_or(u32::MAX);
-                let ineligible = if !parent_consent_stands_for(age) {
+                let age = Age::of(child.birth_date(), today);
+                let ineligible = if age == Age::Unknown {
+                    Some(ChildIneligible::AgeUnknown)
+                } else if age.is_adult() {
                     Some(ChildIneligible::Adult)
-                } else if !parent_may_consent_for(age) {
+                } else if !age.parent_may_consent() {
                     Some(ChildIneligible::DecidesPersonally)
                 } else {
                     match state.store.active_enrollment(&child.id, now).await? {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::account::{age_on, Role};
-use crate::domain::policy::parent_consent_stands_for;
+use crate::domain::account::Role;
+use crate::domain::policy::Age;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::storage::accounts::{active_school, Account, Enrollment};
 use crate::storage::clients::Client;
@@ -280,14 +280,11 @@ pub async fn check_grant(
         }
     }
     // A parent's consent ends when the child turns 18, until the student confirms it.
-    if grant.actor().is_some() {
-        let age = subject
-            .birth_date()
-            .map(|b| age_on(b, now.date_naive()))
-            .unwrap_or(u32::MAX);
-        if !parent_consent_stands_for(age) {
-            return Ok(Err(Inactive::ChildCameOfAge));
-        }
+    // (Without a birth date it does not stand either: `Age` assumes nothing.)
+    if grant.actor().is_some()
+        && !Age::of(subject.birth_date(), now.date_naive()).parent_consent_stands()
+    {
+        return Ok(Err(Inactive::ChildCameOfAge));
     }
     Ok(Ok(LiveGrant {
         grant,

@@ -16,8 +16,8 @@ use super::error::PageError;
 use super::i18n::Texts;
 use super::lang::Lang;
 use super::{no_store, session};
-use crate::domain::account::{age_on, Role};
-use crate::domain::policy::{parent_consent_stands_for, parent_may_change_grant, GIVEN_BY_PARENT};
+use crate::domain::account::Role;
+use crate::domain::policy::{Age, GIVEN_BY_PARENT};
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::storage::access_log::{is_data, ReadView};
 use crate::storage::accounts::Account;
@@ -186,9 +186,8 @@ pub async fn view_account_get(
     let mut people = Vec::new();
     match account.role() {
         Some(Role::Student) => {
-            let age = account.birth_date().map(|b| age_on(b, now.date_naive()));
             // 18 or older: a parent's consent stopped working and waits for confirmation.
-            let adult = age.is_some_and(|age| !parent_consent_stands_for(age));
+            let adult = Age::of(account.birth_date(), now.date_naive()).is_adult();
             people.push(
                 person(&state, &account, None, now, english, |g| View {
                     may_withdraw: true,
@@ -199,13 +198,11 @@ pub async fn view_account_get(
         }
         Some(Role::Parent) => {
             for child in state.store.children_of(&account.id).await? {
-                // Without a known birth date we cannot establish that the child is under 16.
-                let age = child.birth_date().map(|b| age_on(b, now.date_naive()));
+                let age = Age::of(child.birth_date(), now.date_naive());
                 // A parent withdraws what a parent gave while the child is under 16; what the
                 // student decided personally stays the student's decision (UAVG art. 5).
                 let line = person(&state, &child, Some(&account), now, english, |g| View {
-                    may_withdraw: age
-                        .is_some_and(|age| parent_may_change_grant(&g.given_by_role, age)),
+                    may_withdraw: age.parent_may_change(&g.given_by_role),
                     needs_confirmation: false,
                 })
                 .await?;
@@ -453,9 +450,8 @@ pub async fn view_account_withdraw(
         .await?
     {
         let child = state.store.get_account(&grant.student_id).await?;
-        child.and_then(|c| c.birth_date()).is_some_and(|b| {
-            parent_may_change_grant(&grant.given_by_role, age_on(b, now.date_naive()))
-        })
+        Age::of(child.and_then(|c| c.birth_date()), now.date_naive())
+            .parent_may_change(&grant.given_by_role)
     } else {
         false
     };
@@ -514,9 +510,7 @@ pub async fn view_account_confirm(
         return Err(not_yours(english));
     };
     let student = state.store.get_account(account_id).await?;
-    let adult = student
-        .and_then(|s| s.birth_date())
-        .is_some_and(|b| !parent_consent_stands_for(age_on(b, now.date_naive())));
+    let adult = Age::of(student.and_then(|s| s.birth_date()), now.date_naive()).is_adult();
     if grant.student_id != account_id || grant.given_by_role != GIVEN_BY_PARENT || !adult {
         return Err(not_yours(english));
     }

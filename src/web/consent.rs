@@ -115,6 +115,7 @@ fn render(
             },
             name: c.child.name().full(),
             reason: c.ineligible.map(|reason| match reason {
+                ChildIneligible::AgeUnknown => t.child_not_eligible_age_unknown,
                 ChildIneligible::Adult => t.child_not_eligible_adult,
                 ChildIneligible::DecidesPersonally => t.child_not_eligible_decides,
                 ChildIneligible::NotEnrolled => t.child_not_eligible_enrolment,

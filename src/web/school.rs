@@ -16,7 +16,8 @@ use super::console::{accept_console_button, accept_console_form, Supervisor};
 use super::dutch_time;
 use super::error::PageError;
 use super::no_store;
-use crate::domain::account::{age_on, Role};
+use crate::domain::account::Role;
+use crate::domain::policy::Age;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::onboarding::{Actor, OnboardingError};
 use crate::AppState;
@@ -588,7 +589,7 @@ async fn student_page(
         username: person.username.clone(),
         name: person.name().full(),
         role: role_nl(person.role()),
-        age: person.birth_date().map(|b| age_on(b, now.date_naive())),
+        age: Age::of(person.birth_date(), now.date_naive()).years(),
         enrolled,
         guardians,
         children,
