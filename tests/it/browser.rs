@@ -58,7 +58,9 @@ async fn the_whole_story_in_a_real_browser() {
             return;
         }
     };
-    let app = TestApp::spawn_sqlite().await;
+    // The story reads "Wie keek mee" as the flush job writes it (test apps otherwise flush
+    // by hand): every second, so the page has the reads soon after the partner's call.
+    let app = TestApp::spawn_sqlite_with(|c| c.access_log_flush_secs = 1).await;
     let apps = start_demo_apps(&app).await;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
