@@ -128,13 +128,13 @@ async fn snapshot(app: &TestApp) -> String {
 
 /// The last entry of the policy change log and the number of audit rows: both stay put when
 /// nothing changes.
-async fn epoch_and_audit(app: &TestApp) -> (i64, i64) {
-    let epoch = app.state.store.latest_policy_change().await.unwrap();
+async fn change_log_and_audit(app: &TestApp) -> (i64, i64) {
+    let logged = app.state.store.latest_policy_change().await.unwrap();
     let (audit,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log")
         .fetch_one(app.state.store.pool())
         .await
         .unwrap();
-    (epoch, audit)
+    (logged, audit)
 }
 
 async fn account(
@@ -200,14 +200,14 @@ async fn the_sample_school_imports_in_bulk_then_delta(app: TestApp) {
 
     // A dry run answers the full summary and writes nothing.
     let before = snapshot(&app).await;
-    let facts = epoch_and_audit(&app).await;
+    let facts = change_log_and_audit(&app).await;
     let (status, report) = import(&app, "56EF", &bulk, true).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["applied"], false);
     assert_eq!(report["students"]["added"], 6, "{report}");
     assert_eq!(snapshot(&app).await, before);
-    assert_eq!(epoch_and_audit(&app).await, facts);
+    assert_eq!(change_log_and_audit(&app).await, facts);
 
     let (status, report) = import(&app, "56EF", &bulk, false).await;
     assert_eq!(status, 200, "{report}");
@@ -272,7 +272,7 @@ async fn the_sample_school_imports_in_bulk_then_delta(app: TestApp) {
 
     // The same file again changes nothing: no write, no audit row, nothing in the change log.
     let before = snapshot(&app).await;
-    let facts = epoch_and_audit(&app).await;
+    let facts = change_log_and_audit(&app).await;
     let (status, report) = import(&app, "56EF", &bulk, false).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["applied"], false);
@@ -283,7 +283,7 @@ async fn the_sample_school_imports_in_bulk_then_delta(app: TestApp) {
         serde_json::json!({"added": 0, "removed": 0})
     );
     assert_eq!(snapshot(&app).await, before);
-    assert_eq!(epoch_and_audit(&app).await, facts);
+    assert_eq!(change_log_and_audit(&app).await, facts);
 
     // A delta changes only what it names: Lucas leaves, Mila may no longer log in but stays
     // enrolled, Noor arrives with an existing parent, Hanneke's guardianship ends.
@@ -325,10 +325,10 @@ async fn the_sample_school_imports_in_bulk_then_delta(app: TestApp) {
     );
 
     // The delta again: nothing to do.
-    let facts = epoch_and_audit(&app).await;
+    let facts = change_log_and_audit(&app).await;
     let (_, report) = import(&app, "56EF", &sample("56EF-delta"), false).await;
     assert_eq!(report["applied"], false, "{report}");
-    assert_eq!(epoch_and_audit(&app).await, facts);
+    assert_eq!(change_log_and_audit(&app).await, facts);
 
     // A bulk file that leaves students out: they leave, and their guardianships end.
     let mut smaller = sample("56EF");
@@ -608,7 +608,7 @@ async fn broken_files_change_nothing(app: TestApp) {
     ));
 
     let before = snapshot(&app).await;
-    let facts = epoch_and_audit(&app).await;
+    let facts = change_log_and_audit(&app).await;
     for (what, files, (file, line, column)) in cases {
         let (status, report) = import(&app, "56EF", &files, false).await;
         assert_eq!(status, 400, "{what}: {report}");
@@ -622,7 +622,7 @@ async fn broken_files_change_nothing(app: TestApp) {
             "{what}: expected an error at {file}:{line:?} [{column:?}], got {report}"
         );
         assert_eq!(snapshot(&app).await, before, "{what}");
-        assert_eq!(epoch_and_audit(&app).await, facts, "{what}");
+        assert_eq!(change_log_and_audit(&app).await, facts, "{what}");
     }
 
     // A zip bomb: a few hundred kilobytes that inflate past the cap.
@@ -667,7 +667,7 @@ async fn broken_files_change_nothing(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 415);
     assert_eq!(snapshot(&app).await, before);
-    assert_eq!(epoch_and_audit(&app).await, facts);
+    assert_eq!(change_log_and_audit(&app).await, facts);
 }
 
 async fn only_the_schools_manager_imports_its_roster(app: TestApp) {
