@@ -52,13 +52,7 @@ impl Store {
     /// horizon (PostgreSQL). Nothing before it needs reading: the follower's cache is empty.
     pub async fn policy_change_start(&self) -> DbResult<u64> {
         match self.backend() {
-            Backend::Sqlite => {
-                let (seq,): (i64,) =
-                    sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM policy_changes")
-                        .fetch_one(self.pool())
-                        .await?;
-                Ok(u64::try_from(seq).unwrap_or(0))
-            }
+            Backend::Sqlite => Ok(u64::try_from(self.latest_policy_change().await?).unwrap_or(0)),
             Backend::Postgres => {
                 let (xmin,): (String,) =
                     sqlx::query_as("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")

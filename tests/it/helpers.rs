@@ -2,6 +2,7 @@
 //! when `TEST_DATABASE_URL` is set), a browser that keeps cookies, and HTML helpers.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use poortwachter::clock::ManualClock;
@@ -69,6 +70,51 @@ pub fn redis_url() -> Option<String> {
         panic!("CI=true but TEST_REDIS_URL is not set: the Redis tests cannot be skipped");
     }
     url
+}
+
+/// Introspect on `app` until `active` is as expected; fail after one second.
+pub async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let answer = app.introspect(token).await;
+        if answer["active"] == active {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "instance still answers {answer} after one second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two instances on one fresh PostgreSQL database sharing Redis, or `None` (and a note) when
+/// the environment does not provide both.
+pub async fn instances_with_redis() -> Option<(TestApp, TestApp)> {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: skipped");
+        return None;
+    };
+    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
+        postgres_missing();
+        return None;
+    };
+    let namespace = a.state.config.redis_namespace.clone();
+    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
+    Some((a, b))
+}
+
+/// The demo supervisor opens or closes 12AB's link to Studyspace through the admin API.
+pub async fn set_link(app: &TestApp, token: &str, open: bool) {
+    let (status, body) = app
+        .admin(
+            "PUT",
+            "/api/admin/schools/12AB/links/studyspace-demo",
+            token,
+            Some(serde_json::json!({ "open": open, "reason": "test" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 pub fn postgres_missing() {

@@ -4,53 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use crate::helpers::{redis_url, TcpProxy, TestApp};
-
-/// Introspect on `app` until `active` is as expected; fail after one second.
-async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        let answer = app.introspect(token).await;
-        if answer["active"] == active {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "instance still answers {answer} after one second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Two instances on one fresh PostgreSQL database sharing Redis, or `None` (and a note) when
-/// the environment does not provide both.
-async fn instances_with_redis() -> Option<(TestApp, TestApp)> {
-    let Some(redis) = redis_url() else {
-        eprintln!("TEST_REDIS_URL is not set: skipped");
-        return None;
-    };
-    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        crate::helpers::postgres_missing();
-        return None;
-    };
-    let namespace = a.state.config.redis_namespace.clone();
-    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
-    Some((a, b))
-}
-
-async fn set_link(app: &TestApp, token: &str, open: bool) {
-    let (status, body) = app
-        .admin(
-            "PUT",
-            "/api/admin/schools/12AB/links/studyspace-demo",
-            token,
-            Some(json!({ "open": open, "reason": "test" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
+use crate::helpers::{
+    instances_with_redis, redis_url, reflected_within_a_second, set_link, TcpProxy, TestApp,
+};
 
 /// Given two instances on one PostgreSQL with Redis, a change on A shows on B within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

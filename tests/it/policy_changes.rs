@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use poortwachter::domain::scope::ScopeSet;
 use poortwachter::storage::grants::{Consent, Recorded};
-use serde_json::json;
 
-use crate::helpers::{TestApp, PASSWORD, STUDYSPACE};
+use crate::helpers::{
+    instances_with_redis, reflected_within_a_second, set_link, TestApp, PASSWORD, STUDYSPACE,
+};
 use crate::on_every_backend;
 
 fn misses(app: &TestApp) -> u64 {
@@ -20,22 +21,6 @@ fn misses(app: &TestApp) -> u64 {
 
 fn flushes(app: &TestApp) -> u64 {
     app.state.cache.flushes.load(Ordering::SeqCst)
-}
-
-/// Introspect on `app` until `active` is as expected; fail after one second.
-async fn reflected_within_a_second(app: &TestApp, token: &str, active: bool) {
-    let started = Instant::now();
-    loop {
-        let answer = app.introspect(token).await;
-        if answer["active"] == active {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "instance still answers {answer} after one second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Sara's (16, her own consent) and Jan's (a parent's consent) access tokens.
@@ -84,6 +69,20 @@ async fn warm(app: &TestApp, token: &str) {
     assert_eq!(misses(app), before, "the answer comes from the cache");
 }
 
+/// Studyspace revokes `token` (RFC 7009) through `app`.
+async fn revoke_as_partner(app: &TestApp, token: &str) {
+    let status = app
+        .backchannel()
+        .post(app.url("/revoke"))
+        .basic_auth(STUDYSPACE.0, Some(STUDYSPACE.1))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
 /// The partner revokes Sara's access token through A; B stops accepting it within a second,
 /// without a flush, and still answers Jan's token from its cache alone.
 async fn only_what_changed_is_evicted(a: TestApp, b: TestApp) {
@@ -94,16 +93,7 @@ async fn only_what_changed_is_evicted(a: TestApp, b: TestApp) {
     let flushes_before = flushes(&b);
     let evictions_before = b.state.cache.evictions();
 
-    let status = a
-        .backchannel()
-        .post(a.url("/revoke"))
-        .basic_auth(STUDYSPACE.0, Some(STUDYSPACE.1))
-        .form(&[("token", sara.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    revoke_as_partner(&a, &sara).await;
     reflected_within_a_second(&b, &sara, false).await;
 
     let before = misses(&b);
@@ -132,15 +122,9 @@ async fn a_change_evicts_only_what_it_touched_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_evicts_only_what_it_touched_postgres_with_redis() {
-    let Some(redis) = crate::helpers::redis_url() else {
+    let Some((a, b)) = instances_with_redis().await else {
         return;
     };
-    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        crate::helpers::postgres_missing();
-        return;
-    };
-    let namespace = a.state.config.redis_namespace.clone();
-    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
     only_what_changed_is_evicted(a, b).await;
 }
 
@@ -148,21 +132,13 @@ async fn a_change_evicts_only_what_it_touched_postgres_with_redis() {
 /// its cache usable), so only the message from A can evict Sara's token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_carries_the_keys_to_evict() {
-    let Some(redis) = crate::helpers::redis_url() else {
+    let Some((a, b)) = instances_with_redis().await else {
         return;
     };
-    let Some(a) = TestApp::spawn_postgres_with_redis(Some(&redis)).await else {
-        crate::helpers::postgres_missing();
-        return;
-    };
-    let namespace = a.state.config.redis_namespace.clone();
-    let b = TestApp::spawn_instance(&a.database_url(), Some((&redis, &namespace))).await;
     b.state.cache.stop_following();
     only_what_changed_is_evicted_with_redis(a, b).await;
 }
 
-/// The Redis fast path on its own: B reads no log at all (its freshness is kept by reading
-/// the log by hand right before each check), so only the message can evict.
 async fn only_what_changed_is_evicted_with_redis(a: TestApp, b: TestApp) {
     let (sara, jan) = two_tokens(&a).await;
     let read_the_log = || async { b.state.cache.poll_changes(&b.state.store).await.unwrap() };
@@ -171,16 +147,7 @@ async fn only_what_changed_is_evicted_with_redis(a: TestApp, b: TestApp) {
     warm(&b, &jan).await;
     let flushes_before = flushes(&b);
     read_the_log().await;
-    let status = a
-        .backchannel()
-        .post(a.url("/revoke"))
-        .basic_auth(STUDYSPACE.0, Some(STUDYSPACE.1))
-        .form(&[("token", sara.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    revoke_as_partner(&a, &sara).await;
     // Within the freshness window B answers from its cache: only the message can have
     // evicted Sara's token.
     let started = Instant::now();
@@ -277,15 +244,7 @@ async fn without_reading_the_log_the_cache_is_not_used(app: TestApp) {
     warm(&other, &sara).await;
     other.state.cache.stop_following();
     let beheer = app.management_token("beheer-12ab-demo").await;
-    let (status, body) = app
-        .admin(
-            "PUT",
-            "/api/admin/schools/12AB/links/studyspace-demo",
-            &beheer,
-            Some(json!({ "open": false, "reason": "test" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_link(&app, &beheer, false).await;
     tokio::time::sleep(Duration::from_millis(850)).await;
     assert!(!other.state.cache.is_fresh());
     let before = misses(&other);
