@@ -27,11 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quick_cache::sync::Cache;
+use quick_cache::Equivalent;
 use tokio::time::Instant;
 
+use crate::domain::policy::live::Closure;
 use crate::storage::accounts::{Account, Enrollment};
 use crate::storage::clients::Client;
-use crate::storage::closures::Closure;
 use crate::storage::grants::Grant;
 use crate::storage::tokens::AccessToken;
 use crate::storage::{Backend, DbResult, Store};
@@ -42,6 +43,24 @@ pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const MAX_STALENESS: Duration = Duration::from_millis(800);
 
 type Entry<V> = (u64, V);
+
+/// A borrowed two-part key (school and client, parent and student): looks up a
+/// `(String, String)` entry without allocating. It hashes as the tuple does (field by field,
+/// each as a `str`), which is what [`Equivalent`] requires.
+#[derive(Hash)]
+pub struct Pair<'a>(pub &'a str, pub &'a str);
+
+impl Equivalent<(String, String)> for Pair<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+impl Pair<'_> {
+    pub fn owned(&self) -> (String, String) {
+        (self.0.to_string(), self.1.to_string())
+    }
+}
 
 pub struct PolicyCache {
     /// Bumped by emptying the whole cache: entries of older generations are never served.
@@ -133,10 +152,7 @@ impl PolicyCache {
         // Before the removal: a load that started before this and finishes after it sees the
         // counter moved and drops what it loaded.
         self.evictions.fetch_add(1, Ordering::SeqCst);
-        let pair = || {
-            key.split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        };
+        let pair = || key.split_once(' ').map(|(a, b)| Pair(a, b));
         let label = match kind {
             "token" => {
                 self.tokens.remove(key);
@@ -204,24 +220,27 @@ impl PolicyCache {
         }
     }
 
-    /// Cached value for `key`, or load it. The generation is read *before* loading, so a
-    /// value loaded across a flush is stored under the old generation and never served; and
-    /// a value loaded while a keyed eviction ran is removed again, since it may predate the
-    /// change (the eviction may have come between the load and the insert).
-    pub async fn get_or_load<K, V, F>(
+    /// Cached value for `key`, or load it. The lookup borrows the key (a hit allocates
+    /// nothing); `owned` makes the stored key on a miss. The generation is read *before*
+    /// loading, so a value loaded across a flush is stored under the old generation and never
+    /// served; and a value loaded while a keyed eviction ran is removed again, since it may
+    /// predate the change (the eviction may have come between the load and the insert).
+    pub async fn get_or_load<K, Q, V, F>(
         &self,
         cache: &Cache<K, Entry<V>>,
-        key: K,
+        key: &Q,
+        owned: impl FnOnce(&Q) -> K,
         load: F,
     ) -> DbResult<V>
     where
         K: Hash + Eq + Clone,
+        Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
         F: Future<Output = DbResult<V>>,
     {
         let generation = self.generation.load(Ordering::Acquire);
         if self.is_fresh() {
-            if let Some((cached_generation, value)) = cache.get(&key) {
+            if let Some((cached_generation, value)) = cache.get(key) {
                 if cached_generation == generation {
                     self.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(value);
@@ -231,9 +250,9 @@ impl PolicyCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let evictions = self.evictions.load(Ordering::SeqCst);
         let value = load.await?;
-        cache.insert(key.clone(), (generation, value.clone()));
+        cache.insert(owned(key), (generation, value.clone()));
         if self.evictions.load(Ordering::SeqCst) != evictions {
-            cache.remove(&key);
+            cache.remove(key);
         }
         Ok(value)
     }
@@ -413,7 +432,7 @@ mod tests {
     async fn a_load_that_an_eviction_overtook_is_not_kept() {
         let cache = PolicyCache::new(None, Backend::Sqlite);
         let raced = cache
-            .get_or_load(&cache.grants, "g1".to_string(), async {
+            .get_or_load(&cache.grants, "g1", str::to_string, async {
                 // The change is committed and evicted while this load is on its way.
                 assert!(cache.evict("grant", "g1"));
                 Ok(None)
@@ -424,7 +443,7 @@ mod tests {
         assert!(cache.grants.get("g1").is_none(), "not kept");
 
         cache
-            .get_or_load(&cache.grants, "g2".to_string(), async { Ok(None) })
+            .get_or_load(&cache.grants, "g2", str::to_string, async { Ok(None) })
             .await
             .unwrap();
         assert!(cache.grants.get("g2").is_some(), "kept");
@@ -438,5 +457,18 @@ mod tests {
             !cache.evict("link", "no-space"),
             "a pair key needs both halves"
         );
+    }
+
+    /// A borrowed pair finds the entry stored under the owned pair, and evicts it.
+    #[tokio::test]
+    async fn a_borrowed_pair_finds_the_owned_key() {
+        let cache = PolicyCache::new(None, Backend::Sqlite);
+        cache
+            .links
+            .insert(("12AB".to_string(), "partner".to_string()), (0, true));
+        assert_eq!(cache.links.get(&Pair("12AB", "partner")), Some((0, true)));
+        assert_eq!(cache.links.get(&Pair("12A", "Bpartner")), None);
+        assert!(cache.evict("link", "12AB partner"));
+        assert_eq!(cache.links.get(&Pair("12AB", "partner")), None);
     }
 }

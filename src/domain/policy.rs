@@ -1,5 +1,13 @@
 //! Who may consent to what, and why an authorization is refused. Plain functions of plain
-//! data, so the rules can be read and tested without a server.
+//! data, so the rules can be read and tested without a server: the ages here, the live
+//! policy behind every token in [`live`] ([`evaluate`]), and the authorization flow's next
+//! step in [`authorization`] ([`next_step`]).
+
+pub mod authorization;
+pub mod live;
+
+pub use authorization::{next_step, AuthorizationFacts, ChildIneligible, Step, Subject};
+pub use live::{evaluate, Allowed, Audience, Inactive, PolicyFacts, Verdict, Withheld};
 
 /// From 16 a student consents personally (GDPR art. 8 as applied in the Netherlands, UAVG art. 5).
 pub const PERSONAL_CONSENT_AGE: u32 = 16;

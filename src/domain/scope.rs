@@ -1,6 +1,5 @@
 //! The scopes a partner can ask for, and their explanation in plain Dutch and English.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// A scope this server knows. Order of declaration is the order shown on the consent page.
@@ -76,65 +75,101 @@ impl fmt::Display for Scope {
     }
 }
 
-/// A set of scopes, written space-separated on the wire (RFC 6749 §3.3).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopeSet(BTreeSet<Scope>);
+/// A set of scopes, written space-separated on the wire (RFC 6749 §3.3). A bitset: one bit
+/// per [`Scope`], so sets are `Copy`, and intersections and subset tests on the hot path of
+/// introspection are single instructions that allocate nothing. Iteration and printing follow
+/// the order of declaration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ScopeSet(u8);
+
+impl Scope {
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
 
 impl ScopeSet {
+    pub const EMPTY: ScopeSet = ScopeSet(0);
+
     /// Parse a space-separated list; `Err` carries the first unknown scope.
     pub fn parse(s: &str) -> Result<ScopeSet, String> {
-        let mut set = BTreeSet::new();
+        let mut set = ScopeSet::EMPTY;
         for part in s.split(' ').filter(|p| !p.is_empty()) {
             match Scope::parse(part) {
-                Some(scope) => {
-                    set.insert(scope);
-                }
+                Some(scope) => set.insert(scope),
                 None => return Err(part.to_string()),
             }
         }
-        Ok(ScopeSet(set))
+        Ok(set)
     }
 
     /// Parse a stored value; unknown entries (from a newer version) are dropped.
     pub fn parse_lossy(s: &str) -> ScopeSet {
-        ScopeSet(s.split(' ').filter_map(Scope::parse).collect())
+        s.split(' ').filter_map(Scope::parse).collect()
     }
 
-    pub fn contains(&self, scope: Scope) -> bool {
-        self.0.contains(&scope)
+    pub fn insert(&mut self, scope: Scope) {
+        self.0 |= scope.bit();
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    pub fn remove(&mut self, scope: Scope) {
+        self.0 &= !scope.bit();
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
     }
 
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
-        self.0.is_subset(&other.0)
+        self.0 & !other.0 == 0
     }
 
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.union(&other.0).copied().collect())
+        ScopeSet(self.0 | other.0)
     }
 
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.intersection(&other.0).copied().collect())
+        ScopeSet(self.0 & other.0)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+        let bits = self.0;
+        Scope::ALL
+            .into_iter()
+            .filter(move |scope| bits & scope.bit() != 0)
     }
 }
 
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<T: IntoIterator<Item = Scope>>(iter: T) -> Self {
-        ScopeSet(iter.into_iter().collect())
+        let mut set = ScopeSet::EMPTY;
+        for scope in iter {
+            set.insert(scope);
+        }
+        set
+    }
+}
+
+/// On the wire a scope set is its space-separated string, written without an intermediate
+/// `String` (RFC 6749 §3.3, RFC 7662 §2.2 `scope`).
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for scope in &self.0 {
+        for scope in self.iter() {
             if !first {
                 f.write_str(" ")?;
             }
@@ -167,5 +202,18 @@ mod tests {
         assert!(a.is_subset(&b));
         assert!(!b.is_subset(&a));
         assert_eq!(a.union(&b), b);
+        assert_eq!(b.intersection(&a), a);
+        assert_eq!(b.len(), 3);
+        let mut c = b;
+        c.remove(Scope::Naam);
+        assert_eq!(c.to_string(), "openid rooster");
+        assert!(ScopeSet::EMPTY.is_subset(&a) && ScopeSet::EMPTY.is_empty());
+    }
+
+    #[test]
+    fn every_scope_has_its_own_bit() {
+        let all: ScopeSet = Scope::ALL.into_iter().collect();
+        assert_eq!(all.len(), Scope::ALL.len());
+        assert_eq!(all.iter().collect::<Vec<_>>(), Scope::ALL.to_vec());
     }
 }

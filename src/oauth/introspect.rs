@@ -8,29 +8,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::client_auth::authenticate_cached;
 use super::error::OAuthError;
-use super::live_policy::{self, check_grant, evaluate_access_token, Inactive, LiveGrant, Withheld};
+use super::live_policy::{self, evaluate_access_token, Inactive, LiveGrant, Presented, Withheld};
 use super::params::Params;
 use crate::crypto::pairwise::pairwise_subject;
 use crate::crypto::tokens::hash_token;
 use crate::domain::scope::ScopeSet;
 use crate::storage::access_log::is_data;
+use crate::storage::accounts::Account;
 use crate::storage::clients::Client;
-use crate::storage::ts;
 use crate::AppState;
 
 const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
+/// The RFC 7662 §2.2 answer, serialised straight from borrowed facts: the hot path builds
+/// no JSON tree and copies no string it can borrow.
 #[derive(Serialize, Default)]
-struct Introspection {
+struct Introspection<'a> {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
+    scope: Option<ScopeSet>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,32 +40,70 @@ struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
+    iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<&'a str>,
     /// The partner-facing pairwise subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<String>,
     /// The school (BRIN) whose data this token reaches.
     #[serde(skip_serializing_if = "Option::is_none")]
-    school: Option<String>,
+    school: Option<&'a str>,
     /// The real student, for the resource server only (partners see `sub`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    student: Option<Value>,
+    student: Option<StudentClaim<'a>>,
     /// The parent who consented on the student's behalf (RFC 8693 `act`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    act: Option<Value>,
+    act: Option<ActClaim<'a>>,
     /// First-party apps: the account that logged in, its role and (parents) children.
     #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<Value>,
+    account: Option<AccountClaim<'a>>,
     /// `parents`, `students` or `partners`: whose eyes this token serves.
     #[serde(skip_serializing_if = "Option::is_none")]
     audience: Option<&'static str>,
     /// Scopes the token holds but a school closure withholds right now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     withheld_scopes: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    withheld: Vec<Withheld>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    withheld: &'a [Withheld],
+}
+
+#[derive(Serialize)]
+struct StudentClaim<'a> {
+    id: &'a str,
+    student_number: &'a str,
+    school: &'a str,
+}
+
+#[derive(Serialize)]
+struct ActClaim<'a> {
+    /// The parent's account id (resource servers) or pairwise subject (partners).
+    sub: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<Option<&'a str>>,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct AccountClaim<'a> {
+    id: &'a str,
+    username: &'a str,
+    role: &'a str,
+    school: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<Vec<StudentClaim<'a>>>,
+}
+
+/// The token an introspection found, with the policy's verdict and the rows the answer needs.
+struct Found {
+    live: LiveGrant,
+    token_type: &'static str,
+    times: (i64, i64),
+    actor_id: Option<std::sync::Arc<str>>,
+    /// Resource servers: the acting parent's account (for `act.username`).
+    actor: Option<std::sync::Arc<Account>>,
+    /// Resource servers, a parent in the school's own app: the children.
+    children: Option<std::sync::Arc<Vec<Account>>>,
 }
 
 /// `POST /introspect`
@@ -79,17 +119,21 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.now();
-    let answer = match answer(&state, &caller, token, params.get("token_type_hint"), now).await? {
-        Ok(answer) => {
+    let found = match find(&state, &caller, token, params.get("token_type_hint"), now).await? {
+        Ok(found) => {
             metrics::counter!("poortwachter_introspection_total", "decision" => "active")
                 .increment(1);
-            answer
+            Some(found)
         }
         Err(reason) => {
             metrics::counter!("poortwachter_introspection_total", "decision" => reason.label())
                 .increment(1);
-            Introspection::default()
+            None
         }
+    };
+    let answer = match &found {
+        Some(found) => describe(&state, &caller, found),
+        None => Introspection::default(),
     };
     let wants_jwt = headers
         .get(header::ACCEPT)
@@ -113,13 +157,13 @@ fn no_store(response: &mut Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-async fn answer(
+async fn find(
     state: &AppState,
     caller: &Client,
     token: &str,
     hint: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Result<Introspection, Inactive>, OAuthError> {
+) -> Result<Result<Found, Inactive>, OAuthError> {
     let hash = hash_token(token);
     // RFC 7662 §2.1: the hint only sets the search order.
     let refresh_first = hint == Some("refresh_token");
@@ -131,6 +175,10 @@ async fn answer(
         };
         match found {
             Err(Inactive::UnknownToken) => continue,
+            Ok(mut found) => {
+                extras(state, caller, &mut found).await?;
+                return Ok(Ok(found));
+            }
             other => return Ok(other),
         }
     }
@@ -142,7 +190,7 @@ async fn access_answer(
     caller: &Client,
     hash: &str,
     now: DateTime<Utc>,
-) -> Result<Result<Introspection, Inactive>, OAuthError> {
+) -> Result<Result<Found, Inactive>, OAuthError> {
     let active = match evaluate_access_token(state, hash, now).await? {
         Ok(active) => active,
         Err(reason) => return Ok(Err(reason)),
@@ -156,21 +204,18 @@ async fn access_answer(
     if caller.kind == "resource_server" && !active.live.is_first_party() {
         state.reads.record(
             &active.live.grant.id,
-            active.scopes.iter().filter(|s| is_data(*s)),
+            active.scopes().iter().filter(|s| is_data(*s)),
             now,
         );
     }
-    Ok(Ok(describe(
-        state,
-        caller,
-        &active.live,
-        &active.scopes,
-        active.withheld,
-        (active.token.issued_at, active.token.expires_at),
-        active.token.actor_id.as_deref(),
-        "Bearer",
-    )
-    .await?))
+    Ok(Ok(Found {
+        token_type: "Bearer",
+        times: (active.token.issued_at, active.token.expires_at),
+        actor_id: active.token.actor_id.as_deref().map(Into::into),
+        live: active.live,
+        actor: None,
+        children: None,
+    }))
 }
 
 async fn refresh_answer(
@@ -178,44 +223,34 @@ async fn refresh_answer(
     caller: &Client,
     hash: &str,
     now: DateTime<Utc>,
-) -> Result<Result<Introspection, Inactive>, OAuthError> {
+) -> Result<Result<Found, Inactive>, OAuthError> {
     let Some(refresh) = state.store.get_refresh_token(hash).await? else {
         return Ok(Err(Inactive::UnknownToken));
     };
-    if refresh.revoked_at.is_some() || refresh.used_at.is_some() {
-        return Ok(Err(Inactive::Revoked));
-    }
-    if refresh.expires_at <= ts(now) {
-        return Ok(Err(Inactive::Expired));
-    }
     if !may_see(caller, &refresh.client_id) {
         return Ok(Err(Inactive::OtherClient));
     }
-    let live = match check_grant(
-        state,
-        &refresh.grant_id,
-        &refresh.client_id,
-        refresh.actor_id.as_deref(),
-        now,
-    )
-    .await?
-    {
+    let presented = Presented {
+        grant_id: &refresh.grant_id,
+        client_id: &refresh.client_id,
+        scopes: ScopeSet::parse_lossy(&refresh.scopes),
+        actor: refresh.actor_id.as_deref(),
+        // A rotated-out refresh token is as dead as a revoked one.
+        revoked: refresh.revoked_at.is_some() || refresh.used_at.is_some(),
+        expires_at: refresh.expires_at,
+    };
+    let live = match live_policy::check(state, &presented, now).await? {
         Ok(live) => live,
         Err(reason) => return Ok(Err(reason)),
     };
-    let effective = live.effective_scopes(&ScopeSet::parse_lossy(&refresh.scopes));
-    let (scopes, withheld) = live_policy::withhold(state, &live, effective, now).await?;
-    Ok(Ok(describe(
-        state,
-        caller,
-        &live,
-        &scopes,
-        withheld,
-        (refresh.issued_at, refresh.expires_at),
-        refresh.actor_id.as_deref(),
-        "refresh_token",
-    )
-    .await?))
+    Ok(Ok(Found {
+        token_type: "refresh_token",
+        times: (refresh.issued_at, refresh.expires_at),
+        actor_id: refresh.actor_id.as_deref().map(Into::into),
+        live,
+        actor: None,
+        children: None,
+    }))
 }
 
 /// Resource servers see every token; a partner only its own (no cross-partner probing).
@@ -223,84 +258,96 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
     caller.kind == "resource_server" || caller.client_id == token_client
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn describe(
-    state: &AppState,
-    caller: &Client,
-    live: &LiveGrant,
-    scopes: &ScopeSet,
-    withheld: Vec<Withheld>,
-    (iat, exp): (i64, i64),
-    actor_id: Option<&str>,
-    token_type: &'static str,
-) -> Result<Introspection, OAuthError> {
-    let client_id = live.client.client_id.clone();
-    let is_resource_server = caller.kind == "resource_server";
+/// The rows only a resource server's answer names: the acting parent, a parent's children.
+async fn extras(state: &AppState, caller: &Client, found: &mut Found) -> Result<(), OAuthError> {
+    if caller.kind != "resource_server" {
+        return Ok(());
+    }
+    let subject = &found.live.subject;
+    if found.live.is_first_party() {
+        if subject.role == "parent" {
+            found.children = Some(live_policy::children(state, &subject.id).await?);
+        }
+    } else if let Some(parent) = &found.actor_id {
+        found.actor = live_policy::account(state, parent).await?;
+    }
+    Ok(())
+}
+
+fn describe<'a>(state: &'a AppState, caller: &'a Client, found: &'a Found) -> Introspection<'a> {
+    let live = &found.live;
+    let client_id = live.client.client_id.as_str();
     let subject = &live.subject;
+    let allowed = &live.allowed;
+    let (iat, exp) = found.times;
     let mut answer = Introspection {
         active: true,
-        scope: Some(scopes.to_string()),
-        client_id: Some(client_id.clone()),
-        token_type: Some(token_type),
+        scope: Some(allowed.scopes),
+        client_id: Some(client_id),
+        token_type: Some(found.token_type),
         exp: Some(exp),
         iat: Some(iat),
-        iss: Some(state.config.issuer.clone()),
-        aud: Some(caller.client_id.clone()),
+        iss: Some(&state.config.issuer),
+        aud: Some(&caller.client_id),
         sub: Some(pairwise_subject(
             &state.pairwise_secret,
-            &client_id,
+            client_id,
             &subject.id,
         )),
-        school: Some(live.school_brin.clone()),
-        audience: Some(live.audience.as_str()),
-        withheld_scopes: withheld.iter().map(|w| w.scope).collect(),
-        withheld,
+        school: Some(live.school_brin()),
+        audience: Some(live.audience().as_str()),
+        withheld_scopes: allowed.withheld.iter().map(|w| w.scope).collect(),
+        withheld: &allowed.withheld,
         ..Introspection::default()
     };
     // Identities behind the pseudonym are for resource servers only.
-    if is_resource_server {
+    if caller.kind == "resource_server" {
         if live.is_first_party() {
-            let mut account = json!({
-                "id": subject.id,
-                "username": subject.username,
-                "role": subject.role,
-                "school": subject.school_brin,
+            answer.account = Some(AccountClaim {
+                id: &subject.id,
+                username: &subject.username,
+                role: &subject.role,
+                school: &subject.school_brin,
+                children: found.children.as_ref().map(|children| {
+                    children
+                        .iter()
+                        .map(|c| StudentClaim {
+                            id: &c.id,
+                            student_number: &c.username,
+                            school: &c.school_brin,
+                        })
+                        .collect()
+                }),
             });
-            if subject.role == "parent" {
-                let children = live_policy::children(state, &subject.id).await?;
-                account["children"] = children
-                    .iter()
-                    .map(|c| json!({ "id": c.id, "student_number": c.username, "school": c.school_brin }))
-                    .collect();
-            }
-            answer.account = Some(account);
         } else {
-            answer.student = Some(json!({
-                "id": subject.id,
-                "student_number": subject.username,
-                "school": live.school_brin,
-            }));
-            if let Some(parent) = actor_id {
-                let username = live_policy::account(state, parent)
-                    .await?
-                    .map(|p| p.username.clone());
-                answer.act = Some(json!({ "sub": parent, "username": username, "role": "parent" }));
+            answer.student = Some(StudentClaim {
+                id: &subject.id,
+                student_number: &subject.username,
+                school: live.school_brin(),
+            });
+            if let Some(parent) = found.actor_id.as_deref() {
+                answer.act = Some(ActClaim {
+                    sub: parent.into(),
+                    username: Some(found.actor.as_deref().map(|p| p.username.as_str())),
+                    role: "parent",
+                });
             }
         }
-    } else if let Some(parent) = actor_id {
-        answer.act = Some(json!({
-            "sub": pairwise_subject(&state.pairwise_secret, &client_id, parent),
-            "role": "parent",
-        }));
+    } else if let Some(parent) = found.actor_id.as_deref() {
+        answer.act = Some(ActClaim {
+            sub: pairwise_subject(&state.pairwise_secret, client_id, parent).into(),
+            username: None,
+            role: "parent",
+        });
     }
-    Ok(answer)
+    answer
 }
 
 /// RFC 9701: the same answer as a signed JWT.
 fn jwt_response(
     state: &AppState,
     caller: &Client,
-    answer: &Introspection,
+    answer: &Introspection<'_>,
     now: DateTime<Utc>,
 ) -> Result<Response, OAuthError> {
     let key = state

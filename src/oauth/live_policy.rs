@@ -1,117 +1,63 @@
-//! The live policy: is the consent behind a token still good *now*, and for which scopes?
-//! Evaluated on every introspection, refresh and userinfo call from cached facts (see
-//! `crate::cache`), so a withdrawn grant, a closed link, a suspended partner, a student who
-//! left, a parent no longer linked, a child who came of age, or a scope closure takes effect
-//! on the very next call.
+//! The live policy's facts: gathered for one token (or code) from the policy cache (see
+//! `crate::cache`) and decided by the pure `domain::policy::evaluate`, on every
+//! introspection, refresh, code exchange and userinfo call. So a withdrawn grant, a closed
+//! link, a suspended partner, a student who left, a parent no longer linked, a child who
+//! came of age, or a scope closure takes effect on the very next call, and every rule lives
+//! in one place. This module only looks things up; it decides nothing.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::account::Role;
-use crate::domain::policy::Age;
+use crate::cache::Pair;
+use crate::domain::policy::live::{
+    school_of, ClientFacts, Closure, Credential, GrantFacts, SubjectFacts,
+};
+use crate::domain::policy::{evaluate, Allowed, PolicyFacts};
 use crate::domain::scope::{Scope, ScopeSet};
-use crate::storage::accounts::{active_school, Account, Enrollment};
+use crate::storage::accounts::{Account, Enrollment};
 use crate::storage::clients::Client;
-use crate::storage::closures::Closure;
 use crate::storage::grants::Grant;
 use crate::storage::tokens::AccessToken;
 use crate::storage::DbResult;
 use crate::AppState;
 
-/// Why a token (or the grant behind it) no longer works. The label goes to metrics and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inactive {
-    UnknownToken,
-    Expired,
-    Revoked,
-    GrantWithdrawn,
-    PartnerNotAccredited,
-    LinkClosed,
-    NotEnrolled,
-    GuardianshipEnded,
-    /// A parent's consent ends when the child turns 18, until the student confirms it.
-    ChildCameOfAge,
-    UnknownSubject,
-    OtherClient,
-}
+pub use crate::domain::policy::{Audience, Inactive, Withheld};
 
-impl Inactive {
-    pub fn label(self) -> &'static str {
-        match self {
-            Inactive::UnknownToken => "unknown_token",
-            Inactive::Expired => "expired",
-            Inactive::Revoked => "revoked",
-            Inactive::GrantWithdrawn => "grant_withdrawn",
-            Inactive::PartnerNotAccredited => "partner_not_accredited",
-            Inactive::LinkClosed => "link_closed",
-            Inactive::NotEnrolled => "not_enrolled",
-            Inactive::GuardianshipEnded => "guardianship_ended",
-            Inactive::ChildCameOfAge => "child_came_of_age",
-            Inactive::UnknownSubject => "unknown_subject",
-            Inactive::OtherClient => "other_client",
-        }
-    }
-}
-
-/// Whose eyes a token serves: closures are set per audience.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    Parents,
-    Students,
-    Partners,
-}
-
-impl Audience {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Audience::Parents => "parents",
-            Audience::Students => "students",
-            Audience::Partners => "partners",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Audience> {
-        match s {
-            "parents" => Some(Audience::Parents),
-            "students" => Some(Audience::Students),
-            "partners" => Some(Audience::Partners),
-            _ => None,
-        }
-    }
-}
-
-/// A grant that passed every check, with the facts the checks used.
+/// A grant that passed every rule, with the rows the rules read and what they allowed.
 pub struct LiveGrant {
     pub grant: Arc<Grant>,
     pub client: Arc<Client>,
     /// The student the grant is about; for a first-party app, the account that logged in.
     pub subject: Arc<Account>,
-    pub school_brin: String,
-    pub audience: Audience,
+    pub allowed: Allowed,
 }
 
 impl LiveGrant {
-    /// The scopes a token may use now: what it was issued with, within what the grant still
-    /// covers. Closures are applied separately, by [`withhold`], since they are temporary.
-    pub fn effective_scopes(&self, token_scopes: &ScopeSet) -> ScopeSet {
-        token_scopes.intersection(&self.grant.scopes())
-    }
-
     pub fn is_first_party(&self) -> bool {
-        self.client.kind == "first_party"
+        self.allowed.first_party
+    }
+
+    pub fn school_brin(&self) -> &str {
+        &self.allowed.school
+    }
+
+    pub fn audience(&self) -> Audience {
+        self.allowed.audience
     }
 }
 
-/// A scope held back by a closure, with the school's reason.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Withheld {
-    pub scope: &'static str,
-    pub reason: String,
-    pub until: i64,
+/// The credential being checked, as the caller found it.
+pub struct Presented<'a> {
+    pub grant_id: &'a str,
+    pub client_id: &'a str,
+    pub scopes: ScopeSet,
+    pub actor: Option<&'a str>,
+    pub revoked: bool,
+    pub expires_at: i64,
 }
 
-// Cached fact getters. Each is one map lookup on a hit.
+// Cached fact getters. Each is one map lookup on a hit, with a borrowed key.
 
 pub async fn token(state: &AppState, hash: &str) -> DbResult<Option<Arc<AccessToken>>> {
     let cache = &state.cache;
@@ -136,7 +82,7 @@ async fn grant(state: &AppState, id: &str) -> DbResult<Option<Arc<Grant>>> {
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.grants, id.to_string(), async {
+        .get_or_load(&state.cache.grants, id, str::to_string, async {
             Ok(store.get_grant(id).await?.map(Arc::new))
         })
         .await
@@ -146,7 +92,7 @@ pub async fn client(state: &AppState, id: &str) -> DbResult<Option<Arc<Client>>>
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.clients, id.to_string(), async {
+        .get_or_load(&state.cache.clients, id, str::to_string, async {
             Ok(store.get_client(id).await?.map(Arc::new))
         })
         .await
@@ -156,7 +102,7 @@ pub async fn account(state: &AppState, id: &str) -> DbResult<Option<Arc<Account>
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.accounts, id.to_string(), async {
+        .get_or_load(&state.cache.accounts, id, str::to_string, async {
             Ok(store.get_account(id).await?.map(Arc::new))
         })
         .await
@@ -166,9 +112,12 @@ async fn enrollments(state: &AppState, student_id: &str) -> DbResult<Arc<Vec<Enr
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.enrollments, student_id.to_string(), async {
-            Ok(Arc::new(store.enrollments_of(student_id).await?))
-        })
+        .get_or_load(
+            &state.cache.enrollments,
+            student_id,
+            str::to_string,
+            async { Ok(Arc::new(store.enrollments_of(student_id).await?)) },
+        )
         .await
 }
 
@@ -178,7 +127,8 @@ async fn link_open(state: &AppState, brin: &str, client_id: &str) -> DbResult<bo
         .cache
         .get_or_load(
             &state.cache.links,
-            (brin.to_string(), client_id.to_string()),
+            &Pair(brin, client_id),
+            Pair::owned,
             async { store.link_is_open(brin, client_id).await },
         )
         .await
@@ -190,7 +140,8 @@ async fn guardian(state: &AppState, parent_id: &str, student_id: &str) -> DbResu
         .cache
         .get_or_load(
             &state.cache.guardianships,
-            (parent_id.to_string(), student_id.to_string()),
+            &Pair(parent_id, student_id),
+            Pair::owned,
             async { store.is_guardian(parent_id, student_id).await },
         )
         .await
@@ -200,7 +151,7 @@ pub async fn children(state: &AppState, parent_id: &str) -> DbResult<Arc<Vec<Acc
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.children, parent_id.to_string(), async {
+        .get_or_load(&state.cache.children, parent_id, str::to_string, async {
             Ok(Arc::new(store.children_of(parent_id).await?))
         })
         .await
@@ -210,126 +161,123 @@ async fn closures(state: &AppState, brin: &str) -> DbResult<Arc<Vec<Closure>>> {
     let store = &state.store;
     state
         .cache
-        .get_or_load(&state.cache.closures, brin.to_string(), async {
-            Ok(Arc::new(store.closures_of(brin).await?))
+        .get_or_load(&state.cache.closures, brin, str::to_string, async {
+            let rows = store.closures_of(brin).await?;
+            Ok(Arc::new(rows.iter().filter_map(|c| c.rule()).collect()))
         })
         .await
 }
 
-/// Evaluate every rule of the live policy for one grant and client, at `now`.
-/// `token_actor` is the parent named on the token (or code) being checked, if any.
-pub async fn check_grant(
+pub fn client_facts(client: &Client) -> ClientFacts {
+    ClientFacts {
+        first_party: client.kind == "first_party",
+        deactivated: !client.is_active(),
+        accreditation: client.accreditation(),
+    }
+}
+
+fn subject_facts(account: &Account) -> SubjectFacts<'_> {
+    SubjectFacts {
+        role: account.role(),
+        home_school: &account.school_brin,
+        birth_date: account.birth_date(),
+    }
+}
+
+/// Gather the facts about one credential and let `domain::policy::evaluate` decide, at `now`.
+/// Facts that depend on others (the school's link and closures, the parents' guardianship)
+/// are looked up for what the earlier facts name; a fact that is missing stays missing and
+/// refuses.
+pub async fn check(
     state: &AppState,
-    grant_id: &str,
-    client_id: &str,
-    token_actor: Option<&str>,
+    presented: &Presented<'_>,
     now: DateTime<Utc>,
 ) -> DbResult<Result<LiveGrant, Inactive>> {
-    let Some(grant) = grant(state, grant_id).await? else {
-        return Ok(Err(Inactive::GrantWithdrawn));
+    let credential = Credential {
+        client_id: presented.client_id,
+        scopes: presented.scopes,
+        actor: presented.actor,
+        revoked: presented.revoked,
+        expires_at: presented.expires_at,
     };
-    if !grant.is_active_at(now) || grant.client_id != client_id {
-        return Ok(Err(Inactive::GrantWithdrawn));
-    }
-    let Some(client) = client(state, client_id).await? else {
-        return Ok(Err(Inactive::PartnerNotAccredited));
+    let grant_row = grant(state, presented.grant_id).await?;
+    let client_row = client(state, presented.client_id).await?;
+    let subject_row = match &grant_row {
+        Some(g) => account(state, &g.student_id).await?,
+        None => None,
     };
-    if !client.is_admitted_at(now) {
-        return Ok(Err(Inactive::PartnerNotAccredited));
-    }
-    let Some(subject) = account(state, &grant.student_id).await? else {
-        return Ok(Err(Inactive::UnknownSubject));
+    let enrollment_rows = match &subject_row {
+        Some(s) => enrollments(state, &s.id).await?,
+        None => Arc::default(),
     };
+    let grant_facts = grant_row.as_deref().map(|g| GrantFacts {
+        client_id: &g.client_id,
+        scopes: g.scopes(),
+        given_by_parent: g.actor(),
+        revoked: g.revoked_at.is_some(),
+        expires_at: g.expires_at,
+    });
+    let client_facts = client_row.as_deref().map(client_facts);
+    let subject = subject_row.as_deref().map(subject_facts);
 
-    if client.kind == "first_party" {
-        // The school's own app: the subject is the person who logged in; no link, no consent.
-        let role = subject.role();
-        let (school_brin, audience) = match role {
-            Some(Role::Student) => {
-                match active_school(&enrollments(state, &subject.id).await?, now) {
-                    Some(brin) => (brin.to_string(), Audience::Students),
-                    None => return Ok(Err(Inactive::NotEnrolled)),
-                }
+    // The school the rules will look at, and its facts.
+    let school = match (&client_facts, &subject) {
+        (Some(c), Some(s)) => school_of(c.first_party, s, &enrollment_rows, now),
+        _ => None,
+    };
+    let (link, school_closures) = match school {
+        Some((school, _)) => (
+            link_open(state, school.brin(), presented.client_id).await?,
+            closures(state, school.brin()).await?,
+        ),
+        None => (false, Arc::default()),
+    };
+    let mut guardians = [None, None];
+    if let Some(subject_row) = &subject_row {
+        let involved = PolicyFacts::parents_involved(grant_facts.as_ref(), Some(&credential));
+        for (slot, parent) in guardians.iter_mut().zip(involved) {
+            if let Some(parent) = parent {
+                *slot = Some((parent, guardian(state, parent, &subject_row.id).await?));
             }
-            Some(Role::Parent) => (subject.school_brin.clone(), Audience::Parents),
-            _ => return Ok(Err(Inactive::UnknownSubject)),
-        };
-        return Ok(Ok(LiveGrant {
-            grant,
-            client,
-            subject,
-            school_brin,
-            audience,
-        }));
-    }
-
-    let Some(school_brin) =
-        active_school(&enrollments(state, &subject.id).await?, now).map(str::to_string)
-    else {
-        return Ok(Err(Inactive::NotEnrolled));
-    };
-    if !link_open(state, &school_brin, client_id).await? {
-        return Ok(Err(Inactive::LinkClosed));
-    }
-    // Every parent involved must still be linked to the child: the one who gave the consent,
-    // and the one whose login obtained this token (they differ when a parent signs in to an
-    // app under a grant given by the other parent or by the student).
-    for parent_id in [grant.actor(), token_actor].into_iter().flatten() {
-        if !guardian(state, parent_id, &subject.id).await? {
-            return Ok(Err(Inactive::GuardianshipEnded));
         }
     }
-    // A parent's consent ends when the child turns 18, until the student confirms it.
-    // (Without a birth date it does not stand either: `Age` assumes nothing.)
-    if grant.actor().is_some()
-        && !Age::of(subject.birth_date(), now.date_naive()).parent_consent_stands()
-    {
-        return Ok(Err(Inactive::ChildCameOfAge));
-    }
+    let facts = PolicyFacts {
+        credential: Some(credential),
+        grant: grant_facts,
+        client: client_facts,
+        subject,
+        enrollments: &enrollment_rows,
+        link_open: link,
+        guardians,
+        closures: &school_closures,
+    };
+    let allowed = match evaluate(&facts, now).into_result() {
+        Ok(allowed) => allowed,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    // Active implies every row was found; the `else` is unreachable but refuses, not panics.
+    let (Some(grant), Some(client), Some(subject)) = (grant_row, client_row, subject_row) else {
+        return Ok(Err(Inactive::UnknownSubject));
+    };
     Ok(Ok(LiveGrant {
         grant,
         client,
         subject,
-        school_brin,
-        audience: Audience::Partners,
+        allowed,
     }))
 }
 
-/// Apply the school's scope closures for this token's audience at `now`.
-pub async fn withhold(
-    state: &AppState,
-    live: &LiveGrant,
-    scopes: ScopeSet,
-    now: DateTime<Utc>,
-) -> DbResult<(ScopeSet, Vec<Withheld>)> {
-    let closures = closures(state, &live.school_brin).await?;
-    if closures.is_empty() {
-        return Ok((scopes, Vec::new()));
-    }
-    let mut kept = Vec::new();
-    let mut withheld = Vec::new();
-    for scope in scopes.iter() {
-        let closure = closures
-            .iter()
-            .find(|c| c.applies(scope.as_str(), live.audience.as_str(), now));
-        match closure {
-            Some(c) => withheld.push(Withheld {
-                scope: scope.as_str(),
-                reason: c.reason.clone(),
-                until: c.ends_at,
-            }),
-            None => kept.push(scope),
-        }
-    }
-    Ok((kept.into_iter().collect(), withheld))
-}
-
-/// Token, grant and closures together: what an access token may do right now.
+/// An access token and what it may do right now.
 pub struct ActiveToken {
     pub token: Arc<AccessToken>,
     pub live: LiveGrant,
-    pub scopes: ScopeSet,
-    pub withheld: Vec<Withheld>,
+}
+
+impl ActiveToken {
+    /// The scopes the token may be used for now (closures applied).
+    pub fn scopes(&self) -> ScopeSet {
+        self.live.allowed.scopes
+    }
 }
 
 pub async fn evaluate_access_token(
@@ -340,32 +288,19 @@ pub async fn evaluate_access_token(
     let Some(token) = token(state, token_hash).await? else {
         return Ok(Err(Inactive::UnknownToken));
     };
-    if token.revoked_at.is_some() {
-        return Ok(Err(Inactive::Revoked));
-    }
-    if !token.is_live_at(now) {
-        return Ok(Err(Inactive::Expired));
-    }
-    let live = match check_grant(
-        state,
-        &token.grant_id,
-        &token.client_id,
-        token.actor_id.as_deref(),
-        now,
-    )
-    .await?
-    {
+    let presented = Presented {
+        grant_id: &token.grant_id,
+        client_id: &token.client_id,
+        scopes: token.scopes(),
+        actor: token.actor_id.as_deref(),
+        revoked: token.revoked_at.is_some(),
+        expires_at: token.expires_at,
+    };
+    let live = match check(state, &presented, now).await? {
         Ok(live) => live,
         Err(reason) => return Ok(Err(reason)),
     };
-    let effective = live.effective_scopes(&token.scopes());
-    let (scopes, withheld) = withhold(state, &live, effective, now).await?;
-    Ok(Ok(ActiveToken {
-        token,
-        live,
-        scopes,
-        withheld,
-    }))
+    Ok(Ok(ActiveToken { token, live }))
 }
 
 /// Scopes a first-party app may always ask for.

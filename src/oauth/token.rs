@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::client_auth::authenticate;
 use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
-use super::live_policy::{check_grant, LiveGrant};
+use super::live_policy::{self, LiveGrant, Presented};
 use super::params::Params;
 use super::pkce;
 use crate::crypto::tokens::{hash_token, random_token};
@@ -134,22 +134,22 @@ async fn exchange_code(
         _ => return refuse("PKCE verification failed").await,
     }
     client_may_receive_tokens(client, now)?;
-    let live = match check_grant(
-        state,
-        &stored.grant_id,
-        &client.client_id,
-        stored.actor_id.as_deref(),
-        now,
-    )
-    .await?
-    {
+    let presented = Presented {
+        grant_id: &stored.grant_id,
+        client_id: &client.client_id,
+        scopes: ScopeSet::parse_lossy(&stored.scopes),
+        actor: stored.actor_id.as_deref(),
+        revoked: false,
+        expires_at: stored.expires_at,
+    };
+    let live = match live_policy::check(state, &presented, now).await? {
         Ok(live) => live,
         Err(reason) => {
             tracing::info!(?reason, "code exchange refused by live policy");
             return refuse("the consent behind this code is no longer valid").await;
         }
     };
-    let scopes = live.effective_scopes(&ScopeSet::parse_lossy(&stored.scopes));
+    let scopes = live.allowed.granted;
     let issued = mint(
         state,
         &live,
@@ -230,15 +230,15 @@ async fn refresh(
         return Err(OAuthError::invalid_grant("refresh token is not active"));
     }
     client_may_receive_tokens(client, now)?;
-    let live = match check_grant(
-        state,
-        &old.grant_id,
-        &client.client_id,
-        old.actor_id.as_deref(),
-        now,
-    )
-    .await?
-    {
+    let presented = Presented {
+        grant_id: &old.grant_id,
+        client_id: &client.client_id,
+        scopes: ScopeSet::parse_lossy(&old.scopes),
+        actor: old.actor_id.as_deref(),
+        revoked: false,
+        expires_at: old.expires_at,
+    };
+    let live = match live_policy::check(state, &presented, now).await? {
         Ok(live) => live,
         Err(reason) => {
             tracing::info!(?reason, "refresh refused by live policy");
@@ -248,7 +248,7 @@ async fn refresh(
         }
     };
     // The grant may have shrunk since (partial withdrawal): the successor carries only what is left.
-    let refresh_scopes = live.effective_scopes(&ScopeSet::parse_lossy(&old.scopes));
+    let refresh_scopes = live.allowed.granted;
     let scopes = match params.get("scope") {
         // RFC 6749 §6: a refresh may narrow the access token's scope, never widen it; the
         // refresh token itself keeps the scope of the grant.

@@ -30,7 +30,8 @@ pub async fn userinfo(
             return Err(OAuthError::invalid_token());
         }
     };
-    if !active.scopes.contains(Scope::OpenId) {
+    let scopes = active.scopes();
+    if !scopes.contains(Scope::OpenId) {
         return Err(OAuthError::insufficient_scope("openid"));
     }
     // "Wie keek mee": the partner read the login confirmation (`sub`) and, with `naam`, the
@@ -39,7 +40,7 @@ pub async fn userinfo(
         let read = [Scope::OpenId, Scope::Naam];
         state.reads.record(
             &active.live.grant.id,
-            read.into_iter().filter(|s| active.scopes.contains(*s)),
+            read.into_iter().filter(|s| scopes.contains(*s)),
             now,
         );
     }
@@ -48,7 +49,7 @@ pub async fn userinfo(
         &active.token.client_id,
         &active.live.subject,
         active.token.actor_id.as_deref(),
-        &active.scopes,
+        &scopes,
     );
     let mut response = Json(claims).into_response();
     response

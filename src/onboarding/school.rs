@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{begin, commit_audited, Actor, Change, OnboardingError};
+use crate::domain::policy::Audience;
 use crate::domain::scope::Scope;
-use crate::oauth::live_policy::Audience;
 use crate::storage::closures::{insert_closure_in, Closure, NewClosure};
 use crate::App;
 

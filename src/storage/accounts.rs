@@ -280,38 +280,26 @@ impl Store {
     }
 }
 
-/// One enrollment of a student at a school; `ends_at` is set when the student leaves.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Enrollment {
-    pub school_brin: String,
-    pub starts_at: i64,
-    pub ends_at: Option<i64>,
-}
-
-impl Enrollment {
-    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
-        let now = ts(now);
-        self.starts_at <= now && self.ends_at.is_none_or(|end| end > now)
-    }
-}
-
-/// The school where the student is enrolled at `now`, from a list of enrollments.
-pub fn active_school(enrollments: &[Enrollment], now: DateTime<Utc>) -> Option<&str> {
-    enrollments
-        .iter()
-        .filter(|e| e.is_active_at(now))
-        .max_by_key(|e| e.starts_at)
-        .map(|e| e.school_brin.as_str())
-}
+/// One enrollment of a student at a school; `ends_at` is set when the student leaves. The
+/// type is the policy's (`domain::policy::live`), so the cache holds it as the rules read it.
+pub use crate::domain::policy::live::Enrollment;
 
 impl Store {
     pub async fn enrollments_of(&self, student_id: &str) -> DbResult<Vec<Enrollment>> {
-        sqlx::query_as(
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT school_brin, starts_at, ends_at FROM enrollments WHERE student_id = $1",
         )
         .bind(student_id)
         .fetch_all(self.pool())
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(school_brin, starts_at, ends_at)| Enrollment {
+                school_brin: school_brin.into(),
+                starts_at,
+                ends_at,
+            })
+            .collect())
     }
 
     /// The student leaves the school now. Returns false when there was no open enrollment.

@@ -21,12 +21,16 @@ pub struct Closure {
 }
 
 impl Closure {
-    pub fn applies(&self, scope: &str, audience: &str, now: DateTime<Utc>) -> bool {
-        let now = ts(now);
-        self.scope == scope
-            && self.starts_at <= now
-            && now < self.ends_at
-            && self.audiences.split(' ').any(|a| a == audience)
+    /// The closure as the policy reads it (parsed once, when the cache loads it); `None` for
+    /// a scope this version does not know (it closes nothing it could issue).
+    pub fn rule(&self) -> Option<crate::domain::policy::live::Closure> {
+        Some(crate::domain::policy::live::Closure {
+            scope: crate::domain::scope::Scope::parse(&self.scope)?,
+            audiences: crate::domain::policy::Audience::parse_list(&self.audiences),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            reason: self.reason.as_str().into(),
+        })
     }
 }
 
