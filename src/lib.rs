@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod demo;
 pub mod demo_apps;
 pub mod domain;
+pub mod flow;
 pub mod oauth;
 pub mod onboarding;
 pub mod serve;
@@ -155,6 +156,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(web::router())
+        .merge(flow::router())
         .merge(api::router())
         .merge(telemetry::router())
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))

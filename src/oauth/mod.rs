@@ -1,5 +1,6 @@
-//! Protocol endpoints for machines (JSON), plus the authorization endpoint that starts the
-//! browser flow: discovery, JWKS, authorize, token, userinfo, and health checks.
+//! Protocol endpoints for machines (JSON): discovery, JWKS, token, introspection, revocation,
+//! userinfo and health checks, and the authorization endpoint's protocol rules (the browser
+//! side of `/authorize` is `crate::flow`).
 
 pub mod authorize;
 pub mod client_auth;
@@ -31,7 +32,6 @@ pub fn router() -> Router<AppState> {
             get(discovery::oauth_metadata),
         )
         .route("/jwks", get(discovery::jwks))
-        .route("/authorize", get(authorize::authorize))
         .route("/token", axum::routing::post(token::token))
         .route("/introspect", axum::routing::post(introspect::introspect))
         .route("/revoke", axum::routing::post(revoke::revoke))

@@ -262,7 +262,7 @@ async fn refresh(
             }
             requested
         }
-        None => refresh_scopes.clone(),
+        None => refresh_scopes,
     };
     // The successor is held by the same party: whoever's login started this token family.
     let actor = old.actor_id.clone();

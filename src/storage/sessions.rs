@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::{ts, DbResult, Store};
 
+/// How long a person has to log in and consent to an `/authorize` request.
+pub const REQUEST_TTL_SECS: i64 = 30 * 60;
+
 #[derive(Clone, sqlx::FromRow)]
 pub struct BrowserSession {
     /// Public identifier, used as the `sid` claim; not the cookie value.

@@ -46,6 +46,19 @@ impl PageError {
         self
     }
 
+    /// A login or consent request that was answered already or has expired.
+    pub fn request_expired(english: bool) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ("Deze aanvraag is verlopen", "This request has expired"),
+            (
+                "Deze inlog- of toestemmingsaanvraag is al afgehandeld of verlopen. Ga terug naar de app en begin opnieuw.",
+                "This sign-in or consent request was already handled or has expired. Go back to the app and start again.",
+            ),
+        )
+        .in_english(english)
+    }
+
     pub fn bad_request(message: (&str, &str)) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

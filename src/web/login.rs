@@ -12,7 +12,6 @@ use super::error::PageError;
 use super::i18n::Texts;
 use super::{no_store_for, session, throttle};
 use crate::crypto::password::try_verify_password;
-use crate::oauth::authorize::request_expired;
 use crate::serve::ClientIp;
 use crate::storage::accounts::School;
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
@@ -72,7 +71,7 @@ pub async fn pending_request(
     match request {
         Some(r) if r.session_id == browser.id => Ok(r),
         Some(r) => Err(PageError::session_expired().in_english(r.english())),
-        None => Err(request_expired(false)),
+        None => Err(PageError::request_expired(false)),
     }
 }
 

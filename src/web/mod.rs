@@ -1,9 +1,9 @@
-//! HTML for people: the login and consent pages, the browser session and its CSRF token.
+//! HTML for people: the login, account, school and console pages, the browser session and
+//! its CSRF token, and the pages the authorization flow (`crate::flow`) shows.
 
 pub mod account;
 pub mod activate;
 pub mod calendar;
-pub mod consent;
 pub mod console;
 pub mod dutch_time;
 pub mod error;
@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod lang;
 pub mod login;
 pub mod platform;
+pub mod refusal;
 pub mod school;
 pub mod school_roster;
 pub mod session;
@@ -32,10 +33,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/activate",
             get(activate::view_activate_get).post(activate::view_activate_post),
-        )
-        .route(
-            "/consent",
-            get(consent::view_consent_get).post(consent::view_consent_post),
         )
         .route("/account", get(account::view_account_get))
         .route("/account/withdraw", post(account::view_account_withdraw))

@@ -13,7 +13,7 @@ pub const SESSION_COOKIE: &str = "pw_session";
 /// An anonymous session (before login) only carries the login form's CSRF token and the
 /// pending requests; it lives as long as a request does, so anonymous traffic is purged soon.
 /// Logging in always starts a new session with the full lifetime.
-pub const ANONYMOUS_TTL_SECS: i64 = crate::oauth::authorize::REQUEST_TTL_SECS;
+pub const ANONYMOUS_TTL_SECS: i64 = crate::storage::sessions::REQUEST_TTL_SECS;
 
 /// The session this browser presents, if it is known and not expired.
 pub async fn current(

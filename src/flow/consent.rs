@@ -10,19 +10,44 @@ use axum_extra::extract::cookie::CookieJar;
 use chrono::Duration;
 use serde::Deserialize;
 
-use super::error::PageError;
-use super::i18n::Texts;
-use super::login::{apply_language, pending_request, PageQuery};
-use super::{no_store_for, session};
+use super::{decide, issue, refuse, respond, Decided};
 use crate::domain::account::Role;
-use crate::domain::policy::{Refusal, GIVEN_BY_PARENT, GIVEN_BY_STUDENT};
+use crate::domain::policy::{ChildIneligible, Refusal, Step, GIVEN_BY_PARENT, GIVEN_BY_STUDENT};
 use crate::domain::scope::{Scope, ScopeSet};
-use crate::oauth::authorize::{
-    decide, issue_code, respond, ChildIneligible, ConsentChoices, ErrorRedirect, Step,
-};
+use crate::oauth::authorize::ErrorRedirect;
+use crate::storage::accounts::Account;
 use crate::storage::grants::{Consent, Recorded};
 use crate::storage::sessions::{AuthorizationRequest, BrowserSession};
+use crate::web::error::PageError;
+use crate::web::i18n::Texts;
+use crate::web::login::{apply_language, pending_request, PageQuery};
+use crate::web::{no_store_for, session};
 use crate::AppState;
+
+/// What the consent page offers: the person logged in and, for a parent, each child with
+/// whether they may be chosen.
+struct Choices<'a> {
+    account: &'a Account,
+    children: Vec<(&'a Account, Option<ChildIneligible>)>,
+}
+
+impl<'a> Choices<'a> {
+    /// The choices of a consent step; `None` for any other step.
+    fn of(decided: &'a Decided) -> Option<Choices<'a>> {
+        let Step::Consent { children } = &decided.step else {
+            return None;
+        };
+        Some(Choices {
+            account: decided.account.as_ref()?,
+            children: decided
+                .children
+                .iter()
+                .zip(children)
+                .map(|(c, why)| (&c.account, *why))
+                .collect(),
+        })
+    }
+}
 
 struct ScopeLine {
     name: &'static str,
@@ -70,16 +95,18 @@ pub async fn view_consent_get(
     };
     let mut request = pending_request(&state, &browser, query.request.as_deref()).await?;
     apply_language(&state, &mut request, query.lang.as_deref()).await?;
-    match decide(&state, &request, &browser, true).await? {
-        Step::Consent(choices) => render(&request, &browser, &choices),
-        other => respond(&state, &request, &browser, other).await,
+    let decided = decide(&state, &request, &browser, true).await?;
+    match Choices::of(&decided) {
+        Some(choices) => render(&request, &browser, &decided, &choices),
+        None => respond(&state, &request, &browser, decided).await,
     }
 }
 
 fn render(
     request: &AuthorizationRequest,
     browser: &BrowserSession,
-    choices: &ConsentChoices,
+    decided: &Decided,
+    choices: &Choices<'_>,
 ) -> Result<Response, PageError> {
     let english = request.english();
     let t = Texts::get(english);
@@ -91,40 +118,36 @@ fn render(
             choosable: scope != Scope::OpenId,
         })
         .collect();
-    let eligible = choices
-        .children
-        .iter()
-        .filter(|c| c.ineligible.is_none())
-        .count();
+    let eligible = choices.children.iter().filter(|c| c.1.is_none()).count();
     let children = choices
         .children
         .iter()
-        .map(|c| ChildLine {
+        .map(|&(child, ineligible)| ChildLine {
             // The student number is what people and partners know, but it is unique per school
             // only: children at two schools with the same number are told apart by their id.
             value: if choices
                 .children
                 .iter()
-                .filter(|o| o.child.username == c.child.username)
+                .filter(|o| o.0.username == child.username)
                 .count()
                 == 1
             {
-                c.child.username.clone()
+                child.username.clone()
             } else {
-                c.child.id.clone()
+                child.id.clone()
             },
-            name: c.child.name().full(),
-            reason: c.ineligible.map(|reason| match reason {
+            name: child.name().full(),
+            reason: ineligible.map(|reason| match reason {
                 ChildIneligible::AgeUnknown => t.child_not_eligible_age_unknown,
                 ChildIneligible::Adult => t.child_not_eligible_adult,
                 ChildIneligible::DecidesPersonally => t.child_not_eligible_decides,
                 ChildIneligible::NotEnrolled => t.child_not_eligible_enrolment,
                 ChildIneligible::LinkClosed => t.child_not_eligible_link,
             }),
-            preselected: eligible == 1 && c.ineligible.is_none(),
+            preselected: eligible == 1 && ineligible.is_none(),
         })
         .collect();
-    let accredited_until = choices
+    let accredited_until = decided
         .client
         .accreditation()
         .valid_until
@@ -134,7 +157,7 @@ fn render(
         request_id: &request.id,
         csrf: &browser.csrf_token,
         account_name: choices.account.name().full(),
-        partner_name: &choices.client.display_name,
+        partner_name: &decided.client.display_name,
         accredited_until,
         scopes,
         children,
@@ -157,11 +180,7 @@ pub async fn view_consent_post(
         Some("deny") => {
             state.store.take_authorization_request(&request.id).await?;
             tracing::info!(client = %request.client_id, "consent denied");
-            let back = ErrorRedirect {
-                issuer: &state.config.issuer,
-                redirect_uri: &request.redirect_uri,
-                state: request.state.as_deref(),
-            };
+            let back = ErrorRedirect::of(&state.config.issuer, &request);
             return Ok(back.to("access_denied", "the user denied the request"));
         }
         Some("approve") => {}
@@ -176,51 +195,49 @@ pub async fn view_consent_post(
 
     // Re-evaluate everything: the link, the accreditation and the child's age may have changed
     // since the page was shown, and the form's fields are not trusted.
-    let choices = match decide(&state, &request, &browser, false).await? {
-        Step::Consent(choices) => choices,
-        other => return respond(&state, &request, &browser, other).await,
+    let decided = decide(&state, &request, &browser, false).await?;
+    let Some(choices) = Choices::of(&decided) else {
+        return respond(&state, &request, &browser, decided).await;
     };
-    let (student, actor) = match choices.account.role() {
-        Some(Role::Parent) => {
-            let wanted = form.student.as_deref().unwrap_or_default();
-            let eligible: Vec<_> = choices
-                .children
-                .iter()
-                .filter(|c| c.ineligible.is_none())
-                .collect();
-            let by_number: Vec<_> = eligible
-                .iter()
-                .filter(|c| c.child.username == wanted)
-                .collect();
-            let chosen =
-                eligible
+    let (student, actor) =
+        match choices.account.role() {
+            Some(Role::Parent) => {
+                let wanted = form.student.as_deref().unwrap_or_default();
+                let eligible: Vec<&Account> = choices
+                    .children
                     .iter()
-                    .find(|c| c.child.id == wanted)
-                    .or(match by_number.as_slice() {
-                        [only] => Some(*only),
-                        _ => None,
-                    });
-            let Some(chosen) = chosen else {
-                return Err(PageError::bad_request((
-                    "Kies het kind voor wie je toestemming geeft.",
-                    "Choose the child you are giving consent for.",
-                ))
-                .in_english(english));
-            };
-            (chosen.child.clone(), Some(choices.account.id.clone()))
-        }
-        _ => (choices.account.clone(), None),
-    };
+                    .filter(|c| c.1.is_none())
+                    .map(|c| c.0)
+                    .collect();
+                let by_number: Vec<&Account> = eligible
+                    .iter()
+                    .copied()
+                    .filter(|c| c.username == wanted)
+                    .collect();
+                let chosen =
+                    eligible.iter().copied().find(|c| c.id == wanted).or(
+                        match by_number.as_slice() {
+                            [only] => Some(*only),
+                            _ => None,
+                        },
+                    );
+                let Some(chosen) = chosen else {
+                    return Err(PageError::bad_request((
+                        "Kies het kind voor wie je toestemming geeft.",
+                        "Choose the child you are giving consent for.",
+                    ))
+                    .in_english(english));
+                };
+                (chosen, Some(choices.account.id.clone()))
+            }
+            _ => (choices.account, None),
+        };
     let scopes = chosen_scopes(&ScopeSet::parse_lossy(&request.scopes), &body);
     // Nothing left to share (every box unticked, no `openid` asked): that is a refusal.
     if scopes.is_empty() {
         state.store.take_authorization_request(&request.id).await?;
         tracing::info!(client = %request.client_id, "consent given for no scope: denied");
-        let back = ErrorRedirect {
-            issuer: &state.config.issuer,
-            redirect_uri: &request.redirect_uri,
-            state: request.state.as_deref(),
-        };
+        let back = ErrorRedirect::of(&state.config.issuer, &request);
         return Ok(back.to(
             "access_denied",
             "the user shared none of the requested scopes",
@@ -248,11 +265,11 @@ pub async fn view_consent_post(
     // The student's own decision stands (the child may have turned 16 and consented since
     // the page was shown): the parent is told so and nothing is issued.
     let Recorded::Grant(grant, changed) = recorded else {
-        return respond(
+        return refuse(
             &state,
             &request,
-            &browser,
-            Step::Refuse(Refusal::ChildDecides),
+            &decided.client.display_name,
+            Refusal::ChildDecides,
         )
         .await;
     };
@@ -260,7 +277,14 @@ pub async fn view_consent_post(
         state.cache.changed(&state.store).await;
     }
     tracing::info!(client = %request.client_id, grant = %grant.id, "consent given");
-    issue_code(&state, &request, &browser, &student, &grant, &scopes, actor).await
+    issue(
+        &state,
+        &request,
+        &browser,
+        (&student.id, &grant, &scopes),
+        actor,
+    )
+    .await
 }
 
 /// The scopes ticked on the form (repeated `scope` fields, which serde_urlencoded cannot
