@@ -828,9 +828,11 @@ fn start_oidc_provider(port: u16, count: usize, tokens_file: &Path) -> anyhow::R
     anyhow::bail!("oidc-provider did not start (run npm ci in bench/oidc-provider)")
 }
 
+/// Until `/readyz` says ready: the database answers and the policy cache is filled (at most
+/// `cache_warm_secs`, 30 s by default, after start).
 async fn wait_ready(url: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    for _ in 0..100 {
+    for _ in 0..600 {
         if let Ok(response) = client.get(url).send().await {
             if response.status().is_success() {
                 return Ok(());

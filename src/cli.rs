@@ -377,6 +377,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     demo::DEMO_PASSWORD
                 );
             }
+            if state.config.cache_warm_secs > 0 {
+                crate::cache::warm::spawn(
+                    Arc::clone(&state.cache),
+                    state.store.clone(),
+                    state.clock.now(),
+                    std::time::Duration::from_secs(state.config.cache_warm_secs),
+                );
+            }
             let listener = tokio::net::TcpListener::bind(&bind).await?;
             let app = Application::build_on(listener, state).await?;
             if demo {

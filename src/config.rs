@@ -68,6 +68,10 @@ pub struct Config {
     /// since the last one (BENCHMARKS.md), so a longer interval divides it; the page counts
     /// per hour, and half a minute's lag does not show there.
     pub access_log_flush_secs: u64,
+    /// At start, `serve` fills the policy cache with the facts of the live tokens in bulk
+    /// (`cache::warm`); `/readyz` says "not ready" while it runs, for at most this many
+    /// seconds. 0: no fill at start (the cache fills on first use).
+    pub cache_warm_secs: u64,
 }
 
 impl Default for Config {
@@ -96,6 +100,7 @@ impl Default for Config {
             metrics_token: None,
             access_log_retention_school_years: 1,
             access_log_flush_secs: 30,
+            cache_warm_secs: 30,
         }
     }
 }
@@ -181,6 +186,7 @@ impl fmt::Debug for Config {
                 &self.access_log_retention_school_years,
             )
             .field("access_log_flush_secs", &self.access_log_flush_secs)
+            .field("cache_warm_secs", &self.cache_warm_secs)
             .finish()
     }
 }

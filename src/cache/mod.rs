@@ -19,7 +19,9 @@
 pub mod changes;
 pub mod limiter;
 pub mod redis_bus;
+pub mod warm;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -43,6 +45,17 @@ pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const MAX_STALENESS: Duration = Duration::from_millis(800);
 
 type Entry<V> = (u64, V);
+
+/// How many of the latest evictions the cache remembers, so a bulk fill that overlapped them
+/// can apply them again ([`PolicyCache::settle`]).
+const RECENT_EVICTIONS: usize = 4096;
+
+/// Where the cache stood before a bulk read from the database (see [`PolicyCache::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    generation: u64,
+    evictions: u64,
+}
 
 /// A borrowed two-part key (school and client, parent and student): looks up a
 /// `(String, String)` entry without allocating. It hashes as the tuple does (field by field,
@@ -74,6 +87,11 @@ pub struct PolicyCache {
     follower: tokio::sync::Mutex<changes::Follower>,
     /// The task that reads the log every 200 ms, once started.
     poller: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// The latest evictions with their number (the `evictions` counter before each): a bulk
+    /// fill applies those that came after its [`Mark`] once more.
+    recent_evictions: std::sync::Mutex<VecDeque<(u64, String, String)>>,
+    /// True while [`warm`] fills the cache at start; `/readyz` waits for it (bounded).
+    warming: std::sync::atomic::AtomicBool,
     pub tokens: Cache<String, Entry<Arc<AccessToken>>>,
     pub grants: Cache<String, Entry<Option<Arc<Grant>>>>,
     pub clients: Cache<String, Entry<Option<Arc<Client>>>>,
@@ -109,6 +127,8 @@ impl PolicyCache {
             started: Instant::now(),
             follower: tokio::sync::Mutex::new(changes::Follower::new(backend)),
             poller: std::sync::Mutex::new(None),
+            recent_evictions: std::sync::Mutex::new(VecDeque::with_capacity(RECENT_EVICTIONS)),
+            warming: std::sync::atomic::AtomicBool::new(false),
             tokens: cache(200_000),
             grants: cache(200_000),
             clients: cache(10_000),
@@ -149,11 +169,32 @@ impl PolicyCache {
     /// Forget one entry, named as the change log names it; `false` for a kind this cache does
     /// not know (the caller then empties everything).
     pub fn evict(&self, kind: &str, key: &str) -> bool {
-        // Before the removal: a load that started before this and finishes after it sees the
-        // counter moved and drops what it loaded.
-        self.evictions.fetch_add(1, Ordering::SeqCst);
+        {
+            // Before the removal: a load that started before this and finishes after it sees
+            // the counter moved and drops what it loaded; a bulk fill finds it in the list.
+            let mut recent = self
+                .recent_evictions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let number = self.evictions.fetch_add(1, Ordering::SeqCst);
+            if recent.len() == RECENT_EVICTIONS {
+                recent.pop_front();
+            }
+            recent.push_back((number, kind.to_string(), key.to_string()));
+        }
+        let Some(label) = self.remove_entry(kind, key) else {
+            return false;
+        };
+        metrics::counter!("poortwachter_policy_cache_evictions_total", "kind" => label)
+            .increment(1);
+        true
+    }
+
+    /// Remove one entry; the kind's label, or `None` for a kind (or key) this cache does not
+    /// know.
+    fn remove_entry(&self, kind: &str, key: &str) -> Option<&'static str> {
         let pair = || key.split_once(' ').map(|(a, b)| Pair(a, b));
-        let label = match kind {
+        Some(match kind {
             "token" => {
                 self.tokens.remove(key);
                 "token"
@@ -182,25 +223,77 @@ impl PolicyCache {
                 self.closures.remove(key);
                 "closures"
             }
-            "link" => match pair() {
-                Some(k) => {
-                    self.links.remove(&k);
-                    "link"
-                }
-                None => return false,
-            },
-            "guardianship" => match pair() {
-                Some(k) => {
-                    self.guardianships.remove(&k);
-                    "guardianship"
-                }
-                None => return false,
-            },
-            _ => return false,
+            "link" => {
+                self.links.remove(&pair()?);
+                "link"
+            }
+            "guardianship" => {
+                self.guardianships.remove(&pair()?);
+                "guardianship"
+            }
+            _ => return None,
+        })
+    }
+
+    /// Where the cache stands before a bulk read: take it, read from the database, [`fill`]
+    /// what was read, then [`settle`].
+    ///
+    /// [`fill`]: PolicyCache::fill
+    /// [`settle`]: PolicyCache::settle
+    pub fn mark(&self) -> Mark {
+        Mark {
+            generation: self.generation.load(Ordering::Acquire),
+            evictions: self.evictions.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Store a value read after `mark` (under the generation it saw: a flush since then
+    /// makes it unservable).
+    pub fn fill<K, V>(&self, cache: &Cache<K, Entry<V>>, key: K, value: V, mark: Mark)
+    where
+        K: Hash + Eq + Clone,
+        V: Clone,
+    {
+        cache.insert(key, (mark.generation, value));
+    }
+
+    /// After the fills of one bulk read: every eviction since `mark` may have come between
+    /// the read and a fill, so apply each once more (an entry evicted twice is merely
+    /// reloaded later). If more evictions came than the cache remembers, empty it: the safe
+    /// fallback. Returns how many evictions were applied again.
+    pub fn settle(&self, mark: Mark) -> usize {
+        let again: Option<Vec<(String, String)>> = {
+            let recent = self
+                .recent_evictions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = self.evictions.load(Ordering::SeqCst);
+            let remembered_from = recent.front().map_or(now, |(number, _, _)| *number);
+            (remembered_from <= mark.evictions).then(|| {
+                recent
+                    .iter()
+                    .filter(|(number, _, _)| *number >= mark.evictions)
+                    .map(|(_, kind, key)| (kind.clone(), key.clone()))
+                    .collect()
+            })
         };
-        metrics::counter!("poortwachter_policy_cache_evictions_total", "kind" => label)
-            .increment(1);
-        true
+        match again {
+            Some(keys) => {
+                for (kind, key) in &keys {
+                    self.remove_entry(kind, key);
+                }
+                keys.len()
+            }
+            None => {
+                self.flush_for("fill_overrun");
+                0
+            }
+        }
+    }
+
+    /// Is the cache being filled at start?
+    pub fn is_warming(&self) -> bool {
+        self.warming.load(Ordering::Acquire)
     }
 
     /// Act on what a read of the log (or a message from another instance) found; returns
@@ -456,6 +549,35 @@ mod tests {
         assert!(
             !cache.evict("link", "no-space"),
             "a pair key needs both halves"
+        );
+    }
+
+    /// More evictions during one bulk fill than the cache remembers: it cannot tell which
+    /// entries raced, so it empties itself. Within what it remembers, it applies only those.
+    #[tokio::test]
+    async fn a_fill_overrun_by_evictions_empties_the_cache() {
+        let cache = PolicyCache::new(None, Backend::Sqlite);
+        let mark = cache.mark();
+        cache.fill(&cache.grants, "g1".to_string(), None, mark);
+        cache.fill(&cache.grants, "g2".to_string(), None, mark);
+        cache.evict("grant", "g1");
+        assert_eq!(cache.settle(mark), 1);
+        assert!(cache.grants.get("g1").is_none());
+        assert!(
+            cache.grants.get("g2").is_some(),
+            "untouched by the eviction"
+        );
+
+        let mark = cache.mark();
+        for n in 0..=RECENT_EVICTIONS {
+            cache.evict("grant", &format!("other{n}"));
+        }
+        let flushes = cache.flushes.load(Ordering::Relaxed);
+        assert_eq!(cache.settle(mark), 0);
+        assert_eq!(
+            cache.flushes.load(Ordering::Relaxed),
+            flushes + 1,
+            "emptied"
         );
     }
 

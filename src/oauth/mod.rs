@@ -48,10 +48,15 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers, and the policy cache is filled (for at most
+/// `cache_warm_secs` after start), so a load balancer sends traffic to an instance that
+/// answers it from memory.
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (StatusCode, &'static str) {
+    if state.cache.is_warming() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "filling the policy cache");
+    }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok"),
         Err(e) => {

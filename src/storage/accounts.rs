@@ -201,6 +201,38 @@ impl Store {
         .await
     }
 
+    /// The accounts with these ids, in no particular order (read [`super::MAX_IN_LIST`] at a
+    /// time).
+    pub async fn get_accounts(&self, ids: &[&str]) -> DbResult<Vec<Account>> {
+        let mut accounts = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::MAX_IN_LIST) {
+            let sql = format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            accounts.extend(query.fetch_all(self.pool()).await?);
+        }
+        Ok(accounts)
+    }
+
+    /// Every guardianship of these students (at most [`super::MAX_IN_LIST`]), as
+    /// `(parent_id, student_id)`.
+    pub async fn guardianships_of(&self, student_ids: &[&str]) -> DbResult<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT parent_id, student_id FROM guardianships WHERE student_id IN ({})",
+            super::placeholders(1, student_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in student_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(self.pool()).await
+    }
+
     pub async fn add_guardianship(
         &self,
         parent_id: &str,
@@ -285,6 +317,35 @@ impl Store {
 pub use crate::domain::policy::live::Enrollment;
 
 impl Store {
+    /// Every enrollment of these students (at most [`super::MAX_IN_LIST`]), as
+    /// `(student_id, enrollment)`.
+    pub async fn enrollments_of_many(
+        &self,
+        student_ids: &[&str],
+    ) -> DbResult<Vec<(String, Enrollment)>> {
+        let sql = format!(
+            "SELECT student_id, school_brin, starts_at, ends_at FROM enrollments \
+             WHERE student_id IN ({})",
+            super::placeholders(1, student_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in student_ids {
+            query = query.bind(*id);
+        }
+        let rows: Vec<(String, String, i64, Option<i64>)> = query.fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(student_id, school_brin, starts_at, ends_at)| {
+                let enrollment = Enrollment {
+                    school_brin: school_brin.into(),
+                    starts_at,
+                    ends_at,
+                };
+                (student_id, enrollment)
+            })
+            .collect())
+    }
+
     pub async fn enrollments_of(&self, student_id: &str) -> DbResult<Vec<Enrollment>> {
         let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT school_brin, starts_at, ends_at FROM enrollments WHERE student_id = $1",

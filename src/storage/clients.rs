@@ -266,6 +266,14 @@ pub async fn set_accreditation_in(
 }
 
 impl Store {
+    /// Every registered client (partners, the school's own apps, resource servers): a few
+    /// hundred at national scale.
+    pub async fn all_clients(&self) -> DbResult<Vec<Client>> {
+        sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} FROM clients"))
+            .fetch_all(self.pool())
+            .await
+    }
+
     pub async fn list_clients(&self, kind: &str) -> DbResult<Vec<Client>> {
         sqlx::query_as(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients WHERE kind = $1 ORDER BY display_name, client_id"
@@ -342,6 +350,19 @@ impl Store {
     }
 
     /// Links start closed: no row is a closed link.
+    /// Every school × partner link there is, as `(school_brin, client_id, open)`; a pair
+    /// without a row is closed.
+    pub async fn all_links(&self) -> DbResult<Vec<(String, String, bool)>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT school_brin, client_id, is_open FROM school_links")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(brin, client, open)| (brin, client, open == 1))
+            .collect())
+    }
+
     pub async fn link_is_open(&self, school_brin: &str, client_id: &str) -> DbResult<bool> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT is_open FROM school_links WHERE school_brin = $1 AND client_id = $2",

@@ -88,6 +88,19 @@ impl Store {
             .await
     }
 
+    /// The grants with these ids (at most [`super::MAX_IN_LIST`]), in no particular order.
+    pub async fn get_grants(&self, ids: &[&str]) -> DbResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE id IN ({})",
+            super::placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(self.pool()).await
+    }
+
     /// Record consent. An active grant is extended with the new scopes (consent is cumulative
     /// until withdrawn); an expired one is closed and a new grant starts. A parent's consent
     /// never rewrites a grant the student gave personally.

@@ -108,6 +108,10 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // 16 MiB of page cache per connection instead of SQLite's 2 MiB: a
+                        // policy-cache miss on a 1,000,000-student file reads index pages that
+                        // then stay in memory instead of coming back through the kernel.
+                        conn.execute("PRAGMA cache_size = -16384").await?;
                     }
                     Ok(())
                 })
@@ -163,6 +167,19 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// `$first, $first+1, …` for an `IN (…)` list of `count` bound values (both backends number
+/// their parameters this way through sqlx's `Any` driver). Callers keep `count` at most
+/// [`MAX_IN_LIST`], well under SQLite's limit of 32,766 parameters.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The most values one `IN (…)` list of a bulk read binds.
+pub const MAX_IN_LIST: usize = 1000;
 
 /// Unix seconds, the storage representation of a moment.
 pub fn ts(at: DateTime<Utc>) -> i64 {

@@ -215,6 +215,26 @@ impl Store {
         .await
     }
 
+    /// Live access tokens (unrevoked, unexpired at `now`) in hash order after `after`, at most
+    /// `limit`: keyset pages for warming the policy cache at start.
+    pub async fn live_access_tokens_after(
+        &self,
+        after: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> DbResult<Vec<AccessToken>> {
+        sqlx::query_as(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_tokens \
+             WHERE token_hash > $1 AND expires_at > $2 AND revoked_at IS NULL \
+             ORDER BY token_hash LIMIT $3"
+        ))
+        .bind(after)
+        .bind(ts(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await
+    }
+
     /// Revoke every access and refresh token descending from one authorization code.
     pub async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DbResult<u64> {
         let mut tx = self.pool().begin().await?;

@@ -326,7 +326,71 @@ async fn an_unchanged_consent_changes_nothing(app: TestApp) {
     assert_eq!(now_grant.expires_at, grant.expires_at);
 }
 
+/// Filling the cache at start (`cache::warm`): a fresh instance then answers every live
+/// token from memory alone, fills nothing for a revoked token, and still sees a change made
+/// after the fill within a second.
+async fn a_filled_cache_answers_from_memory(app: TestApp) {
+    let (sara, jan) = two_tokens(&app).await;
+    let gone = app.sara_tokens("openid huiswerk").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    revoke_as_partner(&app, &gone).await;
+
+    let b = TestApp::spawn_instance(&app.database_url(), None).await;
+    caught_up(&b).await;
+    let warmed =
+        poortwachter::cache::warm::warm(&b.state.cache, &b.state.store, b.state.now(), 1000)
+            .await
+            .unwrap();
+    assert_eq!(
+        warmed.tokens, 2,
+        "Sara's and Jan's live tokens, not the revoked one"
+    );
+    assert_eq!(warmed.grants, 2);
+    assert!(warmed.links >= 1);
+
+    let before = misses(&b);
+    assert_eq!(b.introspect(&sara).await["active"], true);
+    assert_eq!(b.introspect(&jan).await["active"], true);
+    assert_eq!(
+        misses(&b),
+        before,
+        "both answered from the filled cache alone"
+    );
+    assert_eq!(b.introspect(&gone).await["active"], false);
+
+    revoke_as_partner(&app, &sara).await;
+    reflected_within_a_second(&b, &sara, false).await;
+    assert_eq!(b.introspect(&jan).await["active"], true);
+}
+
+/// A page of the fill that raced a change does not keep the old fact: every eviction since
+/// the page's mark is applied once more.
+async fn a_fill_that_raced_a_change_keeps_nothing_old(app: TestApp) {
+    let (sara, _jan) = two_tokens(&app).await;
+    let cache = &app.state.cache;
+    caught_up(&app).await;
+    let hash = poortwachter::crypto::tokens::hash_token(&sara);
+    let row = app
+        .state
+        .store
+        .get_access_token(&hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let mark = cache.mark();
+    // The change arrives (and is evicted) between the page's read and its fill.
+    assert!(cache.evict("token", &hash));
+    cache.fill(&cache.tokens, hash.clone(), std::sync::Arc::new(row), mark);
+    assert!(cache.get_cached_token(&hash).is_some(), "filled");
+    assert_eq!(cache.settle(mark), 1, "the eviction is applied again");
+    assert!(cache.get_cached_token(&hash).is_none(), "not kept");
+}
+
 on_every_backend!(
     without_reading_the_log_the_cache_is_not_used,
     an_unchanged_consent_changes_nothing,
+    a_filled_cache_answers_from_memory,
+    a_fill_that_raced_a_change_keeps_nothing_old,
 );
