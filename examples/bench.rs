@@ -65,6 +65,11 @@ struct Args {
     /// answer the same, so "not active" must stay 0.
     #[arg(long, default_value_t = 0)]
     churn: u32,
+    /// Also measure the token endpoint: refresh-token rotation (`grant_type=refresh_token`,
+    /// every token single use, each answer carrying the next; an ID token signed per answer),
+    /// with `bench/refresh.lua`, and oidc-provider's with `--compare-oidc-provider`.
+    #[arg(long)]
+    token_endpoint: bool,
     /// Where to write the markdown results.
     #[arg(long, default_value = "target/bench/results.md")]
     out: PathBuf,
@@ -151,6 +156,11 @@ async fn main() -> anyhow::Result<()> {
     let store = app.store.clone();
     let started = Instant::now();
     let tokens = seed(&store, &args, now).await?;
+    let refresh_pools = if args.token_endpoint {
+        Some(seed_refresh_tokens(&store, &args, now).await?)
+    } else {
+        None
+    };
     let seeding = started.elapsed();
     // Fresh statistics, so the measurement does not coincide with autovacuum's first pass
     // over the bulk-loaded tables.
@@ -227,46 +237,78 @@ async fn main() -> anyhow::Result<()> {
         results.push(churned);
     }
 
-    let logins = Arc::new(AtomicU64::new(0));
-    let failed_logins = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.duration + 2);
-    let workers: Vec<_> = (0..args.login_workers)
-        .map(|_| {
-            tokio::spawn(login_worker(
-                base.clone(),
-                deadline,
-                Arc::clone(&logins),
-                Arc::clone(&failed_logins),
-            ))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut busy = tokio::task::spawn_blocking({
-        let (introspect, auth, tokens_file) =
-            (introspect.clone(), auth.clone(), tokens_file.clone());
-        let args_duration = args.duration;
-        let args_c = (args.connections, args.threads);
-        move || {
-            with_server_cpu(pid, args_duration, || {
-                run_wrk_with(args_c, &introspect, &auth, &tokens_file, args_duration)
+    if args.login_workers > 0 {
+        let logins = Arc::new(AtomicU64::new(0));
+        let failed_logins = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(args.duration + 2);
+        let workers: Vec<_> = (0..args.login_workers)
+            .map(|_| {
+                tokio::spawn(login_worker(
+                    base.clone(),
+                    deadline,
+                    Arc::clone(&logins),
+                    Arc::clone(&failed_logins),
+                ))
             })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut busy = tokio::task::spawn_blocking({
+            let (introspect, auth, tokens_file) =
+                (introspect.clone(), auth.clone(), tokens_file.clone());
+            let args_duration = args.duration;
+            let args_c = (args.connections, args.threads);
+            move || {
+                with_server_cpu(pid, args_duration, || {
+                    run_wrk_with(args_c, &introspect, &auth, &tokens_file, args_duration)
+                })
+            }
+        })
+        .await??;
+        for worker in workers {
+            let _ = worker.await;
         }
-    })
-    .await??;
-    for worker in workers {
-        let _ = worker.await;
+        busy.label = format!(
+            "Poortwachter, {}, while logins run",
+            backend_label(&args.backend)
+        );
+        busy.extra = format!(
+            "{:.1} logins/s by {} workers ({} failed)",
+            logins.load(Ordering::Relaxed) as f64 / (args.duration + 2) as f64,
+            args.login_workers,
+            failed_logins.load(Ordering::Relaxed)
+        );
+        results.push(busy);
     }
-    busy.label = format!(
-        "Poortwachter, {}, while logins run",
-        backend_label(&args.backend)
-    );
-    busy.extra = format!(
-        "{:.1} logins/s by {} workers ({} failed)",
-        logins.load(Ordering::Relaxed) as f64 / (args.duration + 2) as f64,
-        args.login_workers,
-        failed_logins.load(Ordering::Relaxed)
-    );
-    results.push(busy);
+
+    if let Some((warm_pool, measured_pool)) = &refresh_pools {
+        let url = format!("{base}/token");
+        let auth = STANDARD.encode(format!(
+            "{REFRESH_PARTNER}:{}",
+            poortwachter::demo::DEMO_PASSWORD
+        ));
+        let (warm_file, measured_file) =
+            (work.path().join("rt-warm.txt"), work.path().join("rt.txt"));
+        std::fs::write(&warm_file, warm_pool.join("\n") + "\n")?;
+        std::fs::write(&measured_file, measured_pool.join("\n") + "\n")?;
+        let shape = (args.connections, args.threads);
+        run_wrk_script("bench/refresh.lua", shape, &url, &auth, &warm_file, 5)?;
+        let mut refreshed = with_server_cpu(pid, args.duration, || {
+            run_wrk_script(
+                "bench/refresh.lua",
+                shape,
+                &url,
+                &auth,
+                &measured_file,
+                args.duration,
+            )
+        })?;
+        refreshed.label = format!(
+            "Poortwachter, {}: token endpoint, refresh-token rotation",
+            backend_label(&args.backend)
+        );
+        refreshed.extra = "not active = answers without a new refresh token".into();
+        results.push(refreshed);
+    }
     server.kill()?;
     let _ = server.wait();
 
@@ -275,7 +317,7 @@ async fn main() -> anyhow::Result<()> {
         let op_tokens = work.path().join("op-tokens.txt");
         // Its in-memory store keeps at most 1,000 entries (an LRU): more tokens would evict
         // each other and turn the comparison into a measurement of `active: false`.
-        let mut node = start_oidc_provider(port, tokens.len().min(1000), &op_tokens)?;
+        let mut node = start_oidc_provider(port, tokens.len().min(1000), &op_tokens, None)?;
         let auth = STANDARD.encode("resource-server:resource-server-secret");
         let url = format!("http://127.0.0.1:{port}/token/introspection");
         run_wrk(&args, &url, &auth, &op_tokens, 5)?;
@@ -284,6 +326,41 @@ async fn main() -> anyhow::Result<()> {
         results.push(reference);
         node.kill()?;
         let _ = node.wait();
+
+        if let Some((warm_pool, measured_pool)) = &refresh_pools {
+            let port = free_port()?;
+            let minted = work.path().join("op-rt.txt");
+            let count = warm_pool.len() + measured_pool.len();
+            let mut node = start_oidc_provider(port, count, &minted, Some("refresh"))?;
+            let all: Vec<String> = std::fs::read_to_string(&minted)?
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let (warm, measured) = all.split_at(warm_pool.len().min(all.len()));
+            let (warm_file, measured_file) = (
+                work.path().join("op-rt-warm.txt"),
+                work.path().join("op-rt-measured.txt"),
+            );
+            std::fs::write(&warm_file, warm.join("\n") + "\n")?;
+            std::fs::write(&measured_file, measured.join("\n") + "\n")?;
+            let auth = STANDARD.encode("partner:partner-secret");
+            let url = format!("http://127.0.0.1:{port}/token");
+            let shape = (args.connections, args.threads);
+            run_wrk_script("bench/refresh.lua", shape, &url, &auth, &warm_file, 5)?;
+            let mut reference = run_wrk_script(
+                "bench/refresh.lua",
+                shape,
+                &url,
+                &auth,
+                &measured_file,
+                args.duration,
+            )?;
+            reference.label =
+                "oidc-provider 9: token endpoint, refresh-token rotation (in-memory store)".into();
+            results.push(reference);
+            node.kill()?;
+            let _ = node.wait();
+        }
     }
 
     let report = render(&args, &results, seeding);
@@ -575,7 +652,7 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
             t(grant_id.clone()),
             t(student_id(student)),
             t(partner.clone()),
-            t("openid naam rooster huiswerk cijfers"),
+            t("openid offline_access naam rooster huiswerk cijfers"),
             t(given_by.clone()),
             t(if by_parent { "parent" } else { "student" }),
             Value::Int(now_ts),
@@ -687,6 +764,78 @@ async fn seed(store: &Store, args: &Args, now: DateTime<Utc>) -> anyhow::Result<
     )
     .await?;
     Ok(tokens)
+}
+
+/// The partner whose refresh tokens the token-endpoint run rotates (grants `g` with
+/// `g % partners == 0` are its).
+const REFRESH_PARTNER: &str = "bench-partner-00";
+
+/// Chains of refresh tokens per pool: well above the connections per wrk thread, so no
+/// thread's queue runs dry.
+const REFRESH_CHAINS: usize = 512;
+
+/// Two pools of refresh tokens (warm-up, measurement) of [`REFRESH_PARTNER`], each token its
+/// own family, spread over that partner's grants, with `openid offline_access rooster
+/// huiswerk` (so every answer carries an ID token, as oidc-provider's does).
+async fn seed_refresh_tokens(
+    store: &Store,
+    args: &Args,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let now_ts = now.timestamp();
+    let spread = (args.students / args.grants.max(1)).max(1);
+    let grants: Vec<usize> = (0..args.grants).step_by(args.partners.max(1)).collect();
+    anyhow::ensure!(!grants.is_empty(), "no grants to refresh");
+    let mut rows = Vec::new();
+    let mut tokens = Vec::new();
+    for chain in 0..2 * REFRESH_CHAINS {
+        let g = grants[chain % grants.len()];
+        let student = (g * spread) % args.students;
+        let token = random_token();
+        rows.push(vec![
+            t(hash_token(&token)),
+            t(format!("bench-refresh-family-{chain}")),
+            t(REFRESH_PARTNER),
+            t(format!("bench-grant-{g}")),
+            t(format!("bench-student-{student}")),
+            if g.is_multiple_of(3) {
+                t(format!("bench-parent-{g}"))
+            } else {
+                Value::Null
+            },
+            t("openid offline_access rooster huiswerk"),
+            t(format!("bench-session-{chain}")),
+            Value::Int(now_ts),
+            Value::Int(now_ts),
+            Value::Int(now_ts + 30 * 86_400),
+            Value::NullInt,
+            Value::NullInt,
+        ]);
+        tokens.push(token);
+    }
+    bulk_insert(
+        store,
+        "refresh_tokens",
+        &[
+            "token_hash",
+            "family_id",
+            "client_id",
+            "grant_id",
+            "student_id",
+            "actor_id",
+            "scopes",
+            "session_id",
+            "auth_time",
+            "issued_at",
+            "expires_at",
+            "used_at",
+            "revoked_at",
+        ],
+        rows,
+    )
+    .await?;
+    let measured = tokens.split_off(REFRESH_CHAINS);
+    Ok((tokens, measured))
 }
 
 /// Write `per_second` policy changes a second until `stop`, round robin over five kinds, each
@@ -805,13 +954,19 @@ fn start_server(
     Ok(command.spawn()?)
 }
 
-fn start_oidc_provider(port: u16, count: usize, tokens_file: &Path) -> anyhow::Result<Child> {
+fn start_oidc_provider(
+    port: u16,
+    count: usize,
+    tokens_file: &Path,
+    mode: Option<&str>,
+) -> anyhow::Result<Child> {
     let mut child = Command::new("node")
         .current_dir("bench/oidc-provider")
         .arg("server.mjs")
         .arg(port.to_string())
         .arg(count.to_string())
         .arg(tokens_file)
+        .args(mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -854,6 +1009,17 @@ fn run_wrk(
 }
 
 fn run_wrk_with(
+    shape: (u32, u32),
+    url: &str,
+    auth: &str,
+    tokens: &Path,
+    seconds: u64,
+) -> anyhow::Result<Measurement> {
+    run_wrk_script("bench/introspect.lua", shape, url, auth, tokens, seconds)
+}
+
+fn run_wrk_script(
+    script: &str,
     (connections, threads): (u32, u32),
     url: &str,
     auth: &str,
@@ -873,8 +1039,9 @@ fn run_wrk_with(
         .arg(format!("-d{seconds}s"))
         .arg("--latency")
         .arg("-s")
-        .arg("bench/introspect.lua")
+        .arg(script)
         .arg(url)
+        .env("WRK_THREADS", threads.to_string())
         .env("TOKENS_FILE", tokens)
         .env("BASIC_AUTH", auth)
         .output()?;
