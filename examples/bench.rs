@@ -63,8 +63,9 @@ struct Args {
     /// kinds, straight into the database as another program would (school links, accounts,
     /// enrollments, grants, closures), each touching a fact the load reads while leaving every
     /// answer the same, so "not active" must stay 0.
-    #[arg(long, default_value_t = 0)]
-    churn: u32,
+    /// A comma-separated list (`--churn 10,100`) measures each rate in turn.
+    #[arg(long, value_delimiter = ',')]
+    churn: Vec<u32>,
     /// Also measure the token endpoint: refresh-token rotation (`grant_type=refresh_token`,
     /// every token single use, each answer carrying the next; an ID token signed per answer),
     /// with `bench/refresh.lua`, and oidc-provider's with `--compare-oidc-provider`.
@@ -202,13 +203,13 @@ async fn main() -> anyhow::Result<()> {
     plain.label = format!("Poortwachter, {}", backend_label(&args.backend));
     results.push(plain);
 
-    if args.churn > 0 {
+    for &rate in args.churn.iter().filter(|&&rate| rate > 0) {
         let writer = Store::connect(&database_url, 2).await?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let written = Arc::new(AtomicU64::new(0));
         let churn = tokio::spawn(write_churn(
             writer,
-            args.churn,
+            rate,
             args.students,
             args.grants,
             (args.schools, args.partners),
@@ -226,13 +227,13 @@ async fn main() -> anyhow::Result<()> {
         stop.store(true, Ordering::Relaxed);
         churn.await??;
         churned.label = format!(
-            "Poortwachter, {}, while policy changes are written",
+            "Poortwachter, {}, while {rate} policy changes/s are written",
             backend_label(&args.backend)
         );
         churned.extra = format!(
             "{:.0} changes/s written (asked: {})",
             written.load(Ordering::Relaxed) as f64 / args.duration as f64,
-            args.churn
+            rate
         );
         results.push(churned);
     }

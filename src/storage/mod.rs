@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +81,11 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Transactions that write on the hot path (code
+    /// redemption, refresh rotation) queue here, in process, instead of in SQLite's busy
+    /// handler, which sleeps 1, 2, 5, 10 … ms between attempts: under 64 concurrent refreshes
+    /// those sleeps, not the work, set the pace (BENCHMARKS.md, token endpoint).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -118,7 +124,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            write_gate: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -161,6 +171,15 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(count == 0)
+    }
+
+    /// Hold this across a write transaction on the hot path (see `write_gate`); nothing to
+    /// wait for on PostgreSQL, whose row locks let writers proceed side by side.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_gate.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     pub async fn close(&self) {

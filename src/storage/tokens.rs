@@ -149,6 +149,7 @@ impl Store {
         access: &AccessToken,
         refresh: Option<&RefreshToken>,
     ) -> Result<(), RedeemError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         let marked = sqlx::query(
             "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
@@ -187,6 +188,7 @@ impl Store {
         access: &AccessToken,
         refresh: &RefreshToken,
     ) -> Result<(), RedeemError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         let marked = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
