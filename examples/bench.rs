@@ -370,6 +370,12 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.out, report)?;
+    // The server's log beside the results (`results.md` → `results.server.log`).
+    let _ = std::fs::copy(
+        work.path().join("server.log"),
+        args.out.with_extension("server.log"),
+    );
+
     Ok(())
 }
 
@@ -945,7 +951,8 @@ fn start_server(
         // address among many, `serve.rs::rate_limit`) would answer nearly every request 429
         // after the first 6,000 of a minute, and the figures would measure refusals.
         .env("POORTWACHTER_RATE_LIMIT_PER_MINUTE", "100000000")
-        .env("RUST_LOG", "warn")
+        // Warnings, and how long filling the policy cache at start took.
+        .env("RUST_LOG", "warn,poortwachter::cache=info")
         .env_remove("REDIS_URL")
         .stdout(Stdio::null())
         .stderr(log);

@@ -365,6 +365,41 @@ async fn a_filled_cache_answers_from_memory(app: TestApp) {
     assert_eq!(b.introspect(&jan).await["active"], true);
 }
 
+/// At start the fill runs in the background and `/readyz` waits for it: not ready the moment
+/// it starts, ready once the cache holds the live tokens.
+async fn readiness_waits_for_the_fill(app: TestApp) {
+    let (sara, _jan) = two_tokens(&app).await;
+    let b = TestApp::spawn_instance(&app.database_url(), None).await;
+    caught_up(&b).await;
+    poortwachter::cache::warm::spawn(
+        std::sync::Arc::clone(&b.state.cache),
+        b.state.store.clone(),
+        b.state.now(),
+        Duration::from_secs(30),
+    );
+    assert!(b.state.cache.is_warming(), "not ready while filling");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = b
+            .backchannel()
+            .get(b.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "the fill never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!b.state.cache.is_warming());
+    let before = misses(&b);
+    assert_eq!(b.introspect(&sara).await["active"], true);
+    assert_eq!(misses(&b), before, "filled before ready");
+}
+
 /// A page of the fill that raced a change does not keep the old fact: every eviction since
 /// the page's mark is applied once more.
 async fn a_fill_that_raced_a_change_keeps_nothing_old(app: TestApp) {
@@ -393,4 +428,5 @@ on_every_backend!(
     an_unchanged_consent_changes_nothing,
     a_filled_cache_answers_from_memory,
     a_fill_that_raced_a_change_keeps_nothing_old,
+    readiness_waits_for_the_fill,
 );
