@@ -44,6 +44,16 @@ impl PersonName {
             None => format!("{} {}", self.given_name, self.family_name),
         }
     }
+
+    /// "de Vries": the surname as people read it, with its tussenvoegsel. This is the OIDC
+    /// `family_name`, so a client that prints `given_name family_name` writes "Jan de Vries";
+    /// the bare surname ("Vries", for sorting) and the prefix travel as extra claims.
+    pub fn surname(&self) -> String {
+        match self.tussenvoegsel.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => format!("{t} {}", self.family_name),
+            None => self.family_name.clone(),
+        }
+    }
 }
 
 /// Completed years of age on `on` (a birthday counts from the day itself; 29 February
@@ -59,6 +69,23 @@ pub fn age_on(birth_date: NaiveDate, on: NaiveDate) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_surname_carries_its_tussenvoegsel() {
+        let jan = PersonName {
+            given_name: "Jan".into(),
+            tussenvoegsel: Some("de".into()),
+            family_name: "Vries".into(),
+        };
+        assert_eq!(jan.surname(), "de Vries");
+        assert_eq!(jan.full(), "Jan de Vries");
+        let sara = PersonName {
+            given_name: "Sara".into(),
+            tussenvoegsel: Some(String::new()),
+            family_name: "Bakker".into(),
+        };
+        assert_eq!(sara.surname(), "Bakker");
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

@@ -1,7 +1,9 @@
 //! `GET /authorize` in the browser: the protocol checks (`oauth::authorize::validate`), then
 //! the pending request is stored and the flow moves to login, consent, a refusal or a code.
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Duration;
@@ -57,7 +59,43 @@ pub async fn authorize(
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let raw = query.unwrap_or_default();
+    answer(state, lang, jar, query.unwrap_or_default()).await
+}
+
+/// `POST /authorize`: the same request as a form (OIDC Core §3.1.2.1: the OP MUST support
+/// GET and POST), under the same rules. The parameters are in the body, form-encoded, which
+/// is exactly the query string's format. The person's session cookie is `SameSite=Lax`, so a
+/// browser does not send it on this cross-site POST: the person logs in again, the safe side.
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    lang: Lang,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let raw = match (is_form, std::str::from_utf8(&body)) {
+        (true, Ok(raw)) => raw.to_string(),
+        _ => {
+            return Err(PageError::bad_request((
+                "De app stuurde haar aanvraag in een vorm die wij niet lezen (verwacht: een formulier, application/x-www-form-urlencoded).",
+                "The app sent its request in a form we do not read (expected: application/x-www-form-urlencoded).",
+            ))
+            .in_english(lang.english))
+        }
+    };
+    answer(state, lang, jar, raw).await
+}
+
+async fn answer(
+    state: AppState,
+    lang: Lang,
+    jar: CookieJar,
+    raw: String,
+) -> Result<Response, PageError> {
     // OIDC Core §3.1.2.1: `ui_locales` first; without it, the person's own choice (language
     // link, browser; `web::lang`).
     let english = prefers_english(&raw).unwrap_or(lang.english);
@@ -86,7 +124,7 @@ pub async fn authorize(
         code_challenge: valid.code_challenge.clone(),
         school_hint: valid.school_hint.clone(),
         login_hint: valid.login_hint.clone(),
-        force_login: i64::from(valid.prompts.login),
+        force_login: i64::from(valid.prompts.must_log_in_again(browser.auth_time, ts(now))),
         force_consent: i64::from(valid.prompts.consent),
         locale: if english { "en".into() } else { "nl".into() },
         created_at: ts(now),

@@ -29,7 +29,10 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/authorize", get(authorize::authorize))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize_post),
+        )
         .route(
             "/consent",
             get(consent::view_consent_get).post(consent::view_consent_post),

@@ -55,12 +55,29 @@ pub enum Rejection {
     Db(sqlx::Error),
 }
 
-/// `prompt` (OIDC Core §3.1.2.1).
+/// `prompt` and `max_age` (OIDC Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prompts {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    /// Seconds since the person last actively authenticated beyond which they must log in
+    /// again; `max_age=0` is `prompt=login`.
+    pub max_age: Option<i64>,
+}
+
+impl Prompts {
+    /// Must the person log in again, given when they last did (`None`: not logged in)?
+    /// OIDC Core §3.1.2.1: past `max_age` the OP MUST actively re-authenticate.
+    pub fn must_log_in_again(&self, auth_time: Option<i64>, now: i64) -> bool {
+        let too_old = match (self.max_age, auth_time) {
+            (Some(0), Some(_)) => true,
+            (Some(max_age), Some(at)) => now - at > max_age,
+            // Not logged in: the login comes anyway.
+            _ => false,
+        };
+        self.login || too_old
+    }
 }
 
 /// A request that passed every protocol check, with its client.
@@ -195,10 +212,23 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<ValidRequest, Rejec
         .split(' ')
         .filter(|p| !p.is_empty())
         .collect();
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(value) => match value.parse::<i64>() {
+            Ok(seconds) if seconds >= 0 => Some(seconds),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds",
+                ))
+            }
+        },
+    };
     let prompts = Prompts {
         none: words.contains(&"none"),
         login: words.contains(&"login"),
         consent: words.contains(&"consent"),
+        max_age,
     };
     if prompts.none && words.len() > 1 {
         return Err(fail(

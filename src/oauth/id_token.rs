@@ -31,7 +31,10 @@ pub fn subject_claims(
         let name = student.name();
         claims.insert("name".into(), json!(name.full()));
         claims.insert("given_name".into(), json!(name.given_name));
-        claims.insert("family_name".into(), json!(name.family_name));
+        // OIDC Core §5.1 `family_name`: "de Vries", as people read it; the parts apart for
+        // clients that sort or address letters the Dutch way.
+        claims.insert("family_name".into(), json!(name.surname()));
+        claims.insert("geslachtsnaam".into(), json!(name.family_name));
         if let Some(t) = name.tussenvoegsel.filter(|t| !t.is_empty()) {
             claims.insert("tussenvoegsel".into(), json!(t));
         }

@@ -281,7 +281,131 @@ async fn hints_preselect_school_and_username(app: TestApp) {
     );
 }
 
+/// OIDC Core §3.1.2.1 `max_age`: a login older than `max_age` seconds must be repeated; a
+/// recent enough one is not asked again. `max_age` that is not a number goes back as
+/// `invalid_request`.
+async fn max_age_asks_for_a_fresh_login(app: TestApp) {
+    let browser = app.browser();
+    let first = app.authorization(STUDYSPACE.0, "openid rooster");
+    let login = browser.open(&first.url()).await.page();
+    let consent = browser
+        .login(&login, "12AB", "100002", PASSWORD)
+        .await
+        .page();
+    browser.consent(&consent, "approve", None).await.callback();
+    app.clock.advance(chrono::Duration::seconds(40));
+
+    let recent_enough = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("max_age", "60");
+    let callback = browser.open(&recent_enough.url()).await.callback();
+    assert!(
+        callback.get("code").is_some(),
+        "a 40 s old login is young enough for 60"
+    );
+
+    let too_old = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("max_age", "30");
+    let page = browser.open(&too_old.url()).await.page();
+    assert!(page.html.contains("name=\"password\""), "log in again");
+    let callback = browser
+        .login(&page, "12AB", "100002", PASSWORD)
+        .await
+        .callback();
+    let (status, tokens) = app
+        .exchange(STUDYSPACE, callback.code(), &too_old.verifier)
+        .await;
+    assert_eq!(status, 200);
+    let claims = crate::flow::payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["auth_time"],
+        app.clock.now().timestamp(),
+        "the new login"
+    );
+
+    // With prompt=none a login that is too old cannot be repeated: login_required.
+    app.clock.advance(chrono::Duration::seconds(40));
+    let silent = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("max_age", "30")
+        .set("prompt", "none");
+    let response = browser.raw_get(&silent.url()).await;
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(
+        Callback::parse(location).get("error"),
+        Some("login_required")
+    );
+
+    let garbled = app
+        .authorization(STUDYSPACE.0, "openid rooster")
+        .set("max_age", "soon");
+    let back = error_redirect(&app, &garbled.url()).await;
+    assert_eq!(back.get("error"), Some("invalid_request"));
+}
+
+/// OIDC Core §3.1.2.1: the authorization request may come as a form POST, under the same
+/// rules as GET; a body that is not a form is a readable page.
+async fn authorize_accepts_a_form_post(app: TestApp) {
+    let browser = app.browser();
+    let authorization = app.authorization(STUDYSPACE.0, "openid rooster");
+    let fields: Vec<(&str, &str)> = authorization
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let login = browser.post("/authorize", &fields).await.page();
+    let consent = browser
+        .login(&login, "12AB", "100002", PASSWORD)
+        .await
+        .page();
+    let callback = browser.consent(&consent, "approve", None).await.callback();
+    assert_eq!(callback.get("state"), authorization.param("state"));
+    let (status, _) = app
+        .exchange(STUDYSPACE, callback.code(), &authorization.verifier)
+        .await;
+    assert_eq!(status, 200);
+
+    // The same rules: a plain PKCE method is refused back to the client.
+    let plain: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|&(k, v)| {
+            if k == "code_challenge_method" {
+                (k, "plain")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let response = app
+        .backchannel()
+        .post(app.url("/authorize"))
+        .form(&plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(
+        Callback::parse(location).get("error"),
+        Some("invalid_request")
+    );
+
+    let not_a_form = app
+        .backchannel()
+        .post(app.url("/authorize"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_form.status(), StatusCode::BAD_REQUEST);
+    assert!(not_a_form.text().await.unwrap().contains("formulier"));
+}
+
 on_every_backend!(
+    max_age_asks_for_a_fresh_login,
+    authorize_accepts_a_form_post,
     missing_or_plain_pkce_is_refused,
     redirect_uri_mismatch_shows_a_page_and_never_redirects,
     unknown_client_shows_a_page,

@@ -24,7 +24,7 @@ fn http() -> reqwest::Client {
 }
 
 /// The claims of a JWT, read without verification (only after openidconnect verified it).
-fn payload(jwt: &str) -> Value {
+pub(crate) fn payload(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

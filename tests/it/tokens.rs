@@ -308,6 +308,59 @@ async fn userinfo_requires_a_bearer_token(app: TestApp) {
     assert_eq!(app.userinfo(access).await.status(), 401);
 }
 
+/// RFC 6750 §2.2: the access token may come in a form-encoded POST body instead of the
+/// header; both at once is `invalid_request` (§2: one method only). And the Dutch surname:
+/// `family_name` is "de Vries" as people read it, with the parts apart as extra claims.
+async fn userinfo_takes_the_token_from_a_form_body(app: TestApp) {
+    let jan = app
+        .tokens_for(STUDYSPACE, "openid naam", "p.devries", Some("100001"))
+        .await;
+    let access = jan["access_token"].as_str().unwrap();
+    let response = app
+        .backchannel()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let claims: Value = response.json().await.unwrap();
+    assert_eq!(claims["given_name"], "Jan");
+    assert_eq!(claims["family_name"], "de Vries");
+    assert_eq!(claims["geslachtsnaam"], "Vries");
+    assert_eq!(claims["tussenvoegsel"], "de");
+    assert_eq!(claims["name"], "Jan de Vries");
+
+    let both = app
+        .backchannel()
+        .post(app.url("/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 400);
+    let body: Value = both.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    // Not a token in a query string or a GET body (§2.2 is POST and form only).
+    let query = app
+        .backchannel()
+        .get(format!("{}?access_token={access}", app.url("/userinfo")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 401);
+    let wrong = app
+        .backchannel()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", "not-a-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+}
+
 async fn tokens_are_stored_only_as_hashes(app: TestApp) {
     let (authorization, code) = code_for_sara(&app, "openid offline_access").await;
     let (_, tokens) = app
@@ -360,6 +413,7 @@ async fn refresh_tokens_idle_out_after_thirty_days(app: TestApp) {
 }
 
 on_every_backend!(
+    userinfo_takes_the_token_from_a_form_body,
     refresh_tokens_idle_out_after_thirty_days,
     wrong_verifier_is_invalid_grant_and_burns_the_code,
     redirect_uri_must_match_at_the_token_endpoint,
