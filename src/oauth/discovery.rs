@@ -6,10 +6,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::error::OAuthError;
 use crate::domain::scope::Scope;
 use crate::AppState;
 
-fn metadata(state: &AppState) -> Value {
+/// The metadata; `tenants` are the `acr` values, one per school (`tenant:<BRIN>`, the
+/// convention Magister's partners already send as `acr_values`).
+fn metadata(state: &AppState, tenants: &[String]) -> Value {
     let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
     json!({
         "issuer": state.config.issuer,
@@ -30,7 +33,8 @@ fn metadata(state: &AppState) -> Value {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": ["sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid",
+        "acr_values_supported": tenants,
+        "claims_supported": ["sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid", "acr",
                              "at_hash", "name", "given_name", "family_name", "geslachtsnaam",
                              "tussenvoegsel", "act"],
         "prompt_values_supported": ["none", "login", "consent"],
@@ -52,13 +56,24 @@ fn cacheable(body: Value) -> Response {
 }
 
 /// `GET /.well-known/openid-configuration`
-pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    cacheable(metadata(&state))
+pub async fn openid_configuration(State(state): State<AppState>) -> Result<Response, OAuthError> {
+    Ok(cacheable(metadata(&state, &tenants(&state).await?)))
+}
+
+/// `tenant:<BRIN>` of every school, the values `acr` takes.
+async fn tenants(state: &AppState) -> Result<Vec<String>, OAuthError> {
+    Ok(state
+        .store
+        .list_schools()
+        .await?
+        .into_iter()
+        .map(|school| format!("tenant:{}", school.brin))
+        .collect())
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): the same document.
-pub async fn oauth_metadata(State(state): State<AppState>) -> Response {
-    cacheable(metadata(&state))
+pub async fn oauth_metadata(State(state): State<AppState>) -> Result<Response, OAuthError> {
+    Ok(cacheable(metadata(&state, &tenants(&state).await?)))
 }
 
 /// `GET /jwks`

@@ -78,6 +78,11 @@ pub fn issue(state: &AppState, input: IdTokenInput<'_>) -> anyhow::Result<String
     claims.insert("iat".into(), json!(input.now.timestamp()));
     claims.insert("exp".into(), json!(exp.timestamp()));
     claims.insert("auth_time".into(), json!(input.auth_time));
+    // The school whose login was used, as the partner named it in `acr_values`.
+    claims.insert(
+        "acr".into(),
+        json!(format!("tenant:{}", input.student.school_brin)),
+    );
     claims.insert("sid".into(), json!(input.session_id));
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), json!(nonce));

@@ -116,6 +116,11 @@ async fn student_of_sixteen_consents_personally(app: TestApp) {
         .claims(&id_verifier, &nonce)
         .expect("ID token verifies against the JWKS");
     assert_eq!(claims.issuer().as_str(), app.issuer);
+    // acr: the school whose login was used, as `acr_values=tenant:<BRIN>` names it.
+    assert_eq!(
+        claims.auth_context_ref().map(|acr| acr.as_str()),
+        Some("tenant:12AB")
+    );
     assert_eq!(
         claims.given_name().unwrap().get(None).unwrap().as_str(),
         "Sara"

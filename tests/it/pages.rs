@@ -335,6 +335,14 @@ async fn health_endpoints(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(metadata["issuer"], app.issuer.as_str());
+    let tenants = metadata["acr_values_supported"].as_array().unwrap();
+    assert!(
+        tenants.contains(&serde_json::json!("tenant:12AB")),
+        "{tenants:?}"
+    );
+    assert!(tenants
+        .iter()
+        .all(|t| t.as_str().unwrap().starts_with("tenant:")));
     assert_eq!(
         metadata["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
