@@ -208,6 +208,9 @@ enum PartnerCommand {
         auth_method: Option<String>,
         #[arg(long = "contact")]
         contacts: Option<Vec<String>>,
+        /// `true`: authorization requests only pushed to `/par` first (RFC 9126).
+        #[arg(long = "require-par")]
+        require_par: Option<bool>,
         #[command(flatten)]
         output: Output,
     },
@@ -646,6 +649,7 @@ async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> 
             scopes,
             auth_method,
             contacts,
+            require_par,
             output,
         } => {
             let partner = registrations::update_partner(
@@ -659,6 +663,7 @@ async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> 
                     token_endpoint_auth_method: auth_method,
                     contacts,
                     active: None,
+                    require_pushed_authorization_requests: require_par,
                 },
             )
             .await

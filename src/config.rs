@@ -72,6 +72,9 @@ pub struct Config {
     /// (`cache::warm`); `/readyz` says "not ready" while it runs, for at most this many
     /// seconds. 0: no fill at start (the cache fills on first use).
     pub cache_warm_secs: u64,
+    /// Every client must push its authorization requests first (RFC 9126 §5,
+    /// `require_pushed_authorization_requests`); per partner it can be required on its own.
+    pub require_pushed_requests: bool,
 }
 
 impl Default for Config {
@@ -101,6 +104,7 @@ impl Default for Config {
             access_log_retention_school_years: 1,
             access_log_flush_secs: 30,
             cache_warm_secs: 30,
+            require_pushed_requests: false,
         }
     }
 }
@@ -187,6 +191,7 @@ impl fmt::Debug for Config {
             )
             .field("access_log_flush_secs", &self.access_log_flush_secs)
             .field("cache_warm_secs", &self.cache_warm_secs)
+            .field("require_pushed_requests", &self.require_pushed_requests)
             .finish()
     }
 }

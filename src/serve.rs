@@ -297,6 +297,7 @@ pub async fn rate_limit(
     let limit = match path {
         "/token" => Some(("rate-token", per_minute)),
         "/revoke" => Some(("rate-revoke", per_minute)),
+        "/par" => Some(("rate-par", per_minute)),
         "/introspect" => Some(("rate-introspect", per_minute.saturating_mul(10))),
         p if p.starts_with("/api/") => Some(("rate-admin", per_minute)),
         _ => None,

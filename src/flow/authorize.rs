@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Duration;
 
-use crate::crypto::tokens::random_token;
+use crate::crypto::tokens::{hash_token, random_token};
 use crate::domain::policy::Step;
 use crate::oauth::authorize::{
-    prefers_english, validate, NotRedirectable, Rejection, MAX_PENDING_PER_SESSION,
+    prefers_english, validate, Arrival, NotRedirectable, Rejection, MAX_PENDING_PER_SESSION,
     REQUEST_TTL_SECS,
 };
+use crate::oauth::par::REQUEST_URI_PREFIX;
+use crate::oauth::params::Params;
 use crate::storage::sessions::AuthorizationRequest;
 use crate::storage::ts;
 use crate::web::error::PageError;
@@ -50,6 +52,38 @@ fn not_redirectable(why: &NotRedirectable, english: bool) -> PageError {
         )),
     };
     page.in_english(english)
+}
+
+/// RFC 9126 §4: a request that names a pushed one (`client_id` + `request_uri`) is that
+/// pushed request, taken once, and nothing else of the URL counts. `None`: not a pushed
+/// request (the URL is the request). A `request_uri` that is unknown, used, expired or
+/// another client's is a page: there is no checked redirect URI to send the error to.
+async fn pushed(state: &AppState, raw: &str, english: bool) -> Result<Option<String>, PageError> {
+    let Ok(params) = Params::parse(raw.as_bytes()) else {
+        return Ok(None);
+    };
+    let Some(uri) = params.get("request_uri") else {
+        return Ok(None);
+    };
+    let unusable = || {
+        PageError::bad_request((
+            "Deze aanvraag van de app is verlopen of al gebruikt. Ga terug naar de app en probeer het opnieuw.",
+            "This request from the app has expired or was already used. Go back to the app and try again.",
+        ))
+        .in_english(english)
+    };
+    let (Some(client_id), Some(secret)) = (
+        params.get("client_id"),
+        uri.strip_prefix(REQUEST_URI_PREFIX),
+    ) else {
+        return Err(unusable());
+    };
+    state
+        .store
+        .take_pushed_request(&hash_token(secret), client_id, state.now())
+        .await?
+        .map(Some)
+        .ok_or_else(unusable)
 }
 
 /// `GET /authorize`.
@@ -99,10 +133,15 @@ async fn answer(
     // OIDC Core §3.1.2.1: `ui_locales` first; without it, the person's own choice (language
     // link, browser; `web::lang`).
     let english = prefers_english(&raw).unwrap_or(lang.english);
-    let valid = match validate(&state, &raw).await {
+    let (raw, arrival) = match pushed(&state, &raw, english).await? {
+        Some(stored) => (stored, Arrival::Pushed),
+        None => (raw, Arrival::Direct),
+    };
+    let english = prefers_english(&raw).unwrap_or(english);
+    let valid = match validate(&state, &raw, arrival).await {
         Ok(valid) => valid,
         Err(Rejection::NotRedirectable(why)) => return Err(not_redirectable(&why, english)),
-        Err(Rejection::Redirect(response)) => return Ok(response),
+        Err(Rejection::Redirect(error)) => return Ok(error.into_response()),
         Err(Rejection::Refused {
             refusal: why,
             partner_name,

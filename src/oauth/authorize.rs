@@ -38,12 +38,35 @@ pub enum NotRedirectable {
     UnregisteredRedirectUri,
 }
 
+/// A protocol error in a request whose client and redirect URI are known.
+pub struct ProtocolError {
+    pub error: &'static str,
+    pub description: String,
+    /// The client's redirect URI with the error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+    pub url: String,
+}
+
+impl IntoResponse for ProtocolError {
+    fn into_response(self) -> Response {
+        redirect_no_store(&self.url)
+    }
+}
+
+/// How the request arrived: in the browser's URL, or pushed by the client first
+/// (RFC 9126), which is the only way when pushing is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    Direct,
+    Pushed,
+}
+
 /// A request that is not going ahead.
 pub enum Rejection {
     /// Told to the person (see [`NotRedirectable`]).
     NotRedirectable(NotRedirectable),
-    /// A protocol error, sent back to the client (RFC 6749 §4.1.2.1).
-    Redirect(Response),
+    /// A protocol error, sent back to the client (RFC 6749 §4.1.2.1), or, for a pushed
+    /// request, answered as JSON (RFC 9126 §2.3).
+    Redirect(ProtocolError),
     /// Refused by policy before anyone logs in (scope, accreditation): explained to the
     /// person, with a way back that tells the partner why.
     Refused {
@@ -121,7 +144,11 @@ pub fn prefers_english(query: &str) -> Option<bool> {
 
 /// Check an authorization request (the raw query string) against RFC 6749 §4.1.1, RFC 7636
 /// (PKCE S256 only) and the client's registration.
-pub async fn validate(state: &AppState, raw: &str) -> Result<ValidRequest, Rejection> {
+pub async fn validate(
+    state: &AppState,
+    raw: &str,
+    arrival: Arrival,
+) -> Result<ValidRequest, Rejection> {
     use Rejection::NotRedirectable as Page;
     if raw.len() > MAX_AUTHORIZE_QUERY {
         return Err(Page(NotRedirectable::QueryTooLong));
@@ -153,7 +180,13 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<ValidRequest, Rejec
         redirect_uri: &redirect_uri,
         state: params.get("state").filter(|_| too_long.is_none()),
     };
-    let fail = |error: &str, description: &str| Rejection::Redirect(back.to(error, description));
+    let fail = |error: &'static str, description: &str| {
+        Rejection::Redirect(ProtocolError {
+            error,
+            description: description.to_string(),
+            url: back.url(error, description),
+        })
+    };
     if let Some((name, max)) = too_long {
         return Err(fail(
             "invalid_request",
@@ -177,9 +210,17 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<ValidRequest, Rejec
         ));
     }
     if params.get("request_uri").is_some() {
+        // A pushed request's `request_uri` was resolved before this (`flow::authorize`);
+        // one inside a pushed request is refused (RFC 9126 §2.1).
+        return Err(fail("invalid_request", "request_uri cannot be used here"));
+    }
+    // RFC 9126 §5: when pushing is required, a request in the URL is refused.
+    if arrival == Arrival::Direct
+        && (state.config.require_pushed_requests || client.require_par == 1)
+    {
         return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported",
+            "invalid_request",
+            "this client must push its authorization request first (RFC 9126)",
         ));
     }
     let Some(code_challenge) = params.get("code_challenge") else {

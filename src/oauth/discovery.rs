@@ -22,6 +22,8 @@ fn metadata(state: &AppState, tenants: &[String]) -> Value {
         "jwks_uri": state.url("/jwks"),
         "introspection_endpoint": state.url("/introspect"),
         "revocation_endpoint": state.url("/revoke"),
+        "pushed_authorization_request_endpoint": state.url("/par"),
+        "require_pushed_authorization_requests": state.config.require_pushed_requests,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_signing_alg_values_supported": ["RS256"],

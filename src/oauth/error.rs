@@ -61,6 +61,12 @@ impl OAuthError {
         }
     }
 
+    /// 400 with an authorization-request error (RFC 6749 §4.1.2.1 codes), for requests that
+    /// are answered as JSON instead of a redirect (pushed requests, RFC 9126 §2.3).
+    pub fn bad_authorization_request(error: &'static str, d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, d)
+    }
+
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod id_token;
 pub mod introspect;
 pub mod live_policy;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod revoke;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/jwks", get(discovery::jwks))
         .route("/token", axum::routing::post(token::token))
+        .route("/par", axum::routing::post(par::push))
         .route("/introspect", axum::routing::post(introspect::introspect))
         .route("/revoke", axum::routing::post(revoke::revoke))
         .route(

@@ -314,6 +314,8 @@ pub struct PartnerPatch {
     pub contacts: Option<Vec<String>>,
     /// `false` deactivates the partner (no authorization, no tokens); `true` reactivates it.
     pub active: Option<bool>,
+    /// `true`: authorization requests only after pushing them to `/par` (RFC 9126 §5).
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -330,6 +332,9 @@ pub struct PartnerView {
     pub accredited_from: Option<DateTime<Utc>>,
     pub accredited_until: Option<DateTime<Utc>>,
     pub active: bool,
+    /// Authorization requests only pushed first (RFC 9126); also on for every partner when
+    /// the server requires it (`require_pushed_requests`).
+    pub require_pushed_authorization_requests: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -357,6 +362,7 @@ impl PartnerView {
             accredited_from: accreditation.valid_from,
             accredited_until: accreditation.valid_until,
             active: client.is_active(),
+            require_pushed_authorization_requests: client.require_par == 1,
             created_at: from_ts(client.created_at),
         }
     }
@@ -725,6 +731,17 @@ pub async fn update_partner(
                 "name": name, "redirect_uris": redirect_uris, "scopes": scopes,
                 "token_endpoint_auth_method": method, "contacts": contacts,
             }),
+        ));
+    }
+    if let Some(required) = patch
+        .require_pushed_authorization_requests
+        .filter(|r| *r != (before.require_par == 1))
+    {
+        clients::set_require_par_in(&mut tx, client_id, required).await?;
+        changes.push(Change::new(
+            "partner.require_par",
+            format!("partner:{client_id}"),
+            json!({ "require_pushed_authorization_requests": required }),
         ));
     }
     if let Some(active) = patch.active.filter(|a| *a != before.is_active()) {

@@ -28,6 +28,8 @@ pub struct Client {
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
+    /// 1: authorization requests only pushed first (RFC 9126 `require_pushed_authorization_requests`).
+    pub require_par: i64,
 }
 
 impl std::fmt::Debug for Client {
@@ -118,7 +120,7 @@ pub struct NewClient<'a> {
 
 const CLIENT_COLUMNS: &str = "client_id, display_name, kind, redirect_uris, allowed_scopes, \
      secret_hash, auth_methods, accreditation_status, accredited_from, accredited_until, \
-     contacts, active, previous_secret_hash, previous_secret_expires_at, created_at";
+     contacts, active, previous_secret_hash, previous_secret_expires_at, created_at, require_par";
 
 /// What a registration or an update writes (contacts one per line, URIs one per line).
 pub struct ClientRecord<'a> {
@@ -189,6 +191,19 @@ pub async fn get_client_in(conn: &mut AnyConnection, client_id: &str) -> DbResul
     .bind(client_id)
     .fetch_optional(&mut *conn)
     .await
+}
+
+pub async fn set_require_par_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    required: bool,
+) -> DbResult<()> {
+    sqlx::query("UPDATE clients SET require_par = $2 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(i64::from(required))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_client_active_in(

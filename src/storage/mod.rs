@@ -14,6 +14,7 @@ pub mod grants;
 pub mod keys;
 pub mod locks;
 pub mod policy_changes;
+pub mod pushed_requests;
 pub mod roster;
 pub mod schools;
 pub mod sessions;

@@ -22,6 +22,7 @@ mod language;
 mod onboarding;
 mod openapi_check;
 mod pages;
+mod par;
 mod platform;
 mod policy;
 mod policy_changes;
