@@ -605,6 +605,8 @@ async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> 
                     scopes: scopes.into_iter().filter(|s| !s.is_empty()).collect(),
                     token_endpoint_auth_method: auth_method,
                     contacts,
+                    jwks: None,
+                    jwks_uri: None,
                 },
                 Issue::Generate,
             )
@@ -664,6 +666,8 @@ async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> 
                     contacts,
                     active: None,
                     require_pushed_authorization_requests: require_par,
+                    jwks: None,
+                    jwks_uri: None,
                 },
             )
             .await

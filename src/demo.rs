@@ -17,6 +17,12 @@ use crate::storage::accounts::NewAccount;
 use crate::storage::clients::NewClient;
 use crate::App;
 
+/// The demo partner that also authenticates with `private_key_jwt`.
+pub const PRIVATE_KEY_JWT_PARTNER: &str = "studyspace-demo";
+/// Its public keys; the private key is `examples/private_key_jwt/studyspace-demo.private.jwk.json`.
+pub const DEMO_PARTNER_JWKS: &str =
+    include_str!("../examples/private_key_jwt/studyspace-demo.public.jwks.json");
+
 pub const DEMO_PASSWORD: &str = "welkom-demo-2026";
 
 /// The demo supervisor's TOTP secret (RFC 6238, base32), published in the README so that
@@ -141,15 +147,25 @@ pub async fn load_if_empty(app: &App) -> anyhow::Result<bool> {
                 scopes: partner.scopes.split(' ').map(str::to_string).collect(),
                 token_endpoint_auth_method: "client_secret_basic".into(),
                 contacts: vec![],
+                // Studyspace also signs client assertions (`private_key_jwt`); its private
+                // key is in `examples/private_key_jwt/`, for trying it out.
+                jwks: (partner.id == PRIVATE_KEY_JWT_PARTNER)
+                    .then(|| serde_json::from_str(DEMO_PARTNER_JWKS))
+                    .transpose()
+                    .map_err(anyhow::Error::from)?,
+                jwks_uri: None,
             },
             fixed(partner.id, &format!("{}-secret", partner.id)),
         )
         .await
         .map_err(onboarding_failed)?;
         // The walkthrough in the README uses both methods with the same partner.
-        app.store
-            .set_auth_methods(partner.id, "client_secret_basic client_secret_post")
-            .await?;
+        let methods = if partner.id == PRIVATE_KEY_JWT_PARTNER {
+            "client_secret_basic client_secret_post private_key_jwt"
+        } else {
+            "client_secret_basic client_secret_post"
+        };
+        app.store.set_auth_methods(partner.id, methods).await?;
         if partner.accredited {
             // Accredited until the end of 31 December 2030, Dutch time.
             registrations::set_accreditation(

@@ -19,6 +19,8 @@ use crate::AppState;
 struct Presented {
     client_id: String,
     secret: Option<String>,
+    /// A `private_key_jwt` assertion (RFC 7523 §2.2).
+    assertion: Option<String>,
     method: &'static str,
 }
 
@@ -32,6 +34,32 @@ pub fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> 
 
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
     let basic = credentials(headers, "Basic");
+    if let Some(assertion) = params.get("client_assertion") {
+        // RFC 7523 §2.2: the assertion is the whole authentication; no secret beside it.
+        if params.get("client_assertion_type") != Some(super::client_assertion::ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        if basic.is_some() || params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method",
+            ));
+        }
+        let client_id = super::client_assertion::unverified_client_id(assertion)
+            .ok_or_else(|| OAuthError::invalid_client(false))?;
+        if params.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the client assertion",
+            ));
+        }
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            assertion: Some(assertion.to_string()),
+            method: "private_key_jwt",
+        });
+    }
     if let Some(encoded) = basic {
         // RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
         if params.get("client_secret").is_some() {
@@ -58,6 +86,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         return Ok(Presented {
             client_id: id,
             secret: Some(secret),
+            assertion: None,
             method: "client_secret_basic",
         });
     }
@@ -68,11 +97,13 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         Some(secret) => Presented {
             client_id: client_id.to_string(),
             secret: Some(secret.to_string()),
+            assertion: None,
             method: "client_secret_post",
         },
         None => Presented {
             client_id: client_id.to_string(),
             secret: None,
+            assertion: None,
             method: "none",
         },
     })
@@ -222,6 +253,10 @@ pub async fn authenticate(
     params: &Params,
 ) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
+    if let Some(assertion) = &presented.assertion {
+        let client = asserted(state, ip, &presented.client_id, assertion).await?;
+        return Ok(Client::clone(&client));
+    }
     let used_basic = presented.method == "client_secret_basic";
     let admitted = match &presented.secret {
         Some(secret) => Some(admit_secret(state, ip, &presented.client_id, secret).await?),
@@ -260,6 +295,41 @@ pub async fn authenticate(
     }
 }
 
+/// `private_key_jwt`: the client (from the policy cache) must be registered for it and the
+/// assertion must verify. Failures count against the client and the address like wrong
+/// secrets; the reason is logged, the answer is `invalid_client`.
+async fn asserted(
+    state: &AppState,
+    ip: ClientIp,
+    client_id: &str,
+    assertion: &str,
+) -> Result<std::sync::Arc<Client>, OAuthError> {
+    let client = super::live_policy::client(state, client_id)
+        .await?
+        .filter(|c| c.is_active() && c.allows_auth_method("private_key_jwt"));
+    let verdict = match &client {
+        Some(client) => {
+            super::client_assertion::verify(
+                state,
+                client,
+                assertion,
+                crate::storage::ts(state.now()),
+            )
+            .await
+        }
+        None => Err(super::client_assertion::Refused::NoKeys),
+    };
+    match (client, verdict) {
+        (Some(client), Ok(())) => Ok(client),
+        (_, Err(reason)) => {
+            tracing::info!(client = %client_id, ?reason, "client assertion refused");
+            count_attempt(state, ip, client_id).await?;
+            Err(OAuthError::invalid_client(false))
+        }
+        (None, Ok(())) => Err(OAuthError::invalid_client(false)),
+    }
+}
+
 /// Authentication for the hot path (introspection): the client comes from the policy cache;
 /// a remembered secret costs no argon2 (see [`secret_matches`]).
 pub async fn authenticate_cached(
@@ -269,6 +339,9 @@ pub async fn authenticate_cached(
     params: &Params,
 ) -> Result<std::sync::Arc<Client>, OAuthError> {
     let presented = presented(headers, params)?;
+    if let Some(assertion) = &presented.assertion {
+        return asserted(state, ip, &presented.client_id, assertion).await;
+    }
     let used_basic = presented.method == "client_secret_basic";
     let Some(secret) = presented.secret else {
         return Err(OAuthError::invalid_client(used_basic));

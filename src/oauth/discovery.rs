@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::client_assertion::ALGORITHMS;
 use super::error::OAuthError;
 use crate::domain::scope::Scope;
 use crate::AppState;
@@ -25,7 +26,8 @@ fn metadata(state: &AppState, tenants: &[String]) -> Value {
         "pushed_authorization_request_endpoint": state.url("/par"),
         "require_pushed_authorization_requests": state.config.require_pushed_requests,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
         "introspection_signing_alg_values_supported": ["RS256"],
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
@@ -33,7 +35,8 @@ fn metadata(state: &AppState, tenants: &[String]) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": tenants,
         "claims_supported": ["sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid", "acr",

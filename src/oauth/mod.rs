@@ -3,7 +3,9 @@
 //! side of `/authorize` is `crate::flow`).
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod discovery;
 pub mod error;
 pub mod id_token;

@@ -194,11 +194,56 @@ pub fn validate_auth_method(field: &str, method: &str) -> Result<&'static str, O
     match method {
         "client_secret_basic" => Ok("client_secret_basic"),
         "client_secret_post" => Ok("client_secret_post"),
+        "private_key_jwt" => Ok("private_key_jwt"),
         _ => Err(OnboardingError::invalid(
             field,
-            "must be client_secret_basic or client_secret_post",
+            "must be client_secret_basic, client_secret_post or private_key_jwt",
         )),
     }
+}
+
+/// RFC 7591 §2 `jwks`: the client's public signing keys for `private_key_jwt`, as a JWK set
+/// (public EC or RSA keys only, each with a `kid` when there are several, at most 16 KB).
+pub fn validate_jwks(field: &str, jwks: &serde_json::Value) -> Result<String, OnboardingError> {
+    let text = jwks.to_string();
+    if text.len() > 16 * 1024 {
+        return Err(OnboardingError::invalid(field, "must be at most 16 KB"));
+    }
+    let keys = josekit::jwk::JwkSet::from_bytes(text.as_bytes())
+        .map_err(|_| OnboardingError::invalid(field, "must be a JWK set ({\"keys\": [...]})"))?;
+    crate::oauth::client_keys::check_public(&keys)
+        .map_err(|why| OnboardingError::invalid(field, &why))?;
+    Ok(text)
+}
+
+/// RFC 7591 §2 `jwks_uri`: where the client publishes its keys; https (http only on the
+/// loopback interface), at most 2,000 bytes.
+pub fn validate_jwks_uri(field: &str, uri: &str) -> Result<String, OnboardingError> {
+    if uri.len() > 2000 || !crate::oauth::client_keys::is_allowed_uri(uri) {
+        return Err(OnboardingError::invalid(
+            field,
+            "must be an https URL (http only for 127.0.0.1 or localhost), at most 2,000 bytes",
+        ));
+    }
+    Ok(uri.to_string())
+}
+
+/// `private_key_jwt` needs keys; keys without it are refused as a likely mistake.
+fn check_keys_fit(method: &str, keys: (Option<&str>, Option<&str>)) -> Result<(), OnboardingError> {
+    let has_keys = keys.0.is_some() || keys.1.is_some();
+    if keys.0.is_some() && keys.1.is_some() {
+        return Err(OnboardingError::invalid(
+            "jwks",
+            "give jwks or jwks_uri, not both",
+        ));
+    }
+    if method.contains("private_key_jwt") && !has_keys {
+        return Err(OnboardingError::invalid(
+            "token_endpoint_auth_method",
+            "private_key_jwt needs jwks or jwks_uri",
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 7591 §2 `contacts`: e-mail addresses of people responsible for the client.
@@ -301,6 +346,12 @@ pub struct NewPartner {
     #[serde(default)]
     #[schema(example = json!(["privacy@slim.example"]))]
     pub contacts: Vec<String>,
+    /// For `private_key_jwt`: the public keys (a JWK set) or where they are published.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 /// `PATCH /api/admin/partners/{client_id}`: every field optional.
@@ -316,6 +367,11 @@ pub struct PartnerPatch {
     pub active: Option<bool>,
     /// `true`: authorization requests only after pushing them to `/par` (RFC 9126 §5).
     pub require_pushed_authorization_requests: Option<bool>,
+    /// For `private_key_jwt`: the public keys (a JWK set), replacing `jwks_uri`.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// For `private_key_jwt`: where the keys are published, replacing `jwks`.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -335,6 +391,10 @@ pub struct PartnerView {
     /// Authorization requests only pushed first (RFC 9126); also on for every partner when
     /// the server requires it (`require_pushed_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// The registered public keys (`private_key_jwt`), or where they are published.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -363,6 +423,11 @@ impl PartnerView {
             accredited_until: accreditation.valid_until,
             active: client.is_active(),
             require_pushed_authorization_requests: client.require_par == 1,
+            jwks: client
+                .jwks
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: client.jwks_uri.clone(),
             created_at: from_ts(client.created_at),
         }
     }
@@ -540,6 +605,17 @@ pub async fn register_partner(
         &input.token_endpoint_auth_method,
     )?;
     let contacts = validate_contacts("contacts", &input.contacts)?;
+    let jwks = input
+        .jwks
+        .as_ref()
+        .map(|j| validate_jwks("jwks", j))
+        .transpose()?;
+    let jwks_uri = input
+        .jwks_uri
+        .as_deref()
+        .map(|u| validate_jwks_uri("jwks_uri", u))
+        .transpose()?;
+    check_keys_fit(method, (jwks.as_deref(), jwks_uri.as_deref()))?;
     let pending = Accreditation {
         status: AccreditationStatus::Pending,
         valid_from: None,
@@ -561,6 +637,7 @@ pub async fn register_partner(
         issue.secret(),
         &pending,
         "partner.register",
+        (jwks.as_deref(), jwks_uri.as_deref()),
     )
     .await
 }
@@ -573,6 +650,7 @@ async fn register_client(
     secret: Option<String>,
     accreditation: &Accreditation,
     action: &str,
+    keys: (Option<&str>, Option<&str>),
 ) -> Result<Credentials, OnboardingError> {
     let secret_hash = match &secret {
         Some(secret) => Some(hash_password(secret.clone()).await?),
@@ -596,6 +674,9 @@ async fn register_client(
         app.now(),
     )
     .await?;
+    if keys.0.is_some() || keys.1.is_some() {
+        clients::set_client_keys_in(&mut tx, record.client_id, keys.0, keys.1).await?;
+    }
     let change = Change::new(
         action,
         format!("{}:{}", target_kind(record.kind), record.client_id),
@@ -692,6 +773,16 @@ pub async fn update_partner(
         .as_deref()
         .map(|c| validate_contacts("contacts", c))
         .transpose()?;
+    let jwks = patch
+        .jwks
+        .as_ref()
+        .map(|j| validate_jwks("jwks", j))
+        .transpose()?;
+    let jwks_uri = patch
+        .jwks_uri
+        .as_deref()
+        .map(|u| validate_jwks_uri("jwks_uri", u))
+        .transpose()?;
 
     let mut tx = begin(&app.store).await?;
     let before = partner_in(&mut tx, client_id).await?;
@@ -704,7 +795,22 @@ pub async fn update_partner(
         .map(str::to_string)
         .unwrap_or_else(|| before.auth_methods.clone());
     let contacts = contacts.unwrap_or_else(|| before.contact_list());
+    // New keys replace the old ones, of either kind.
+    let keys = match (jwks, jwks_uri) {
+        (None, None) => (before.jwks.clone(), before.jwks_uri.clone()),
+        (jwks, jwks_uri) => (jwks, jwks_uri),
+    };
+    check_keys_fit(&method, (keys.0.as_deref(), keys.1.as_deref()))?;
     let mut changes = Vec::new();
+    if keys != (before.jwks.clone(), before.jwks_uri.clone()) {
+        clients::set_client_keys_in(&mut tx, client_id, keys.0.as_deref(), keys.1.as_deref())
+            .await?;
+        changes.push(Change::new(
+            "partner.keys",
+            format!("partner:{client_id}"),
+            json!({ "jwks": keys.0.is_some(), "jwks_uri": keys.1 }),
+        ));
+    }
     let registration_changed = name != before.display_name
         || redirect_uris != before.redirect_uri_list()
         || scopes != before.allowed_scopes
@@ -968,6 +1074,7 @@ pub async fn register_resource_server(
         issue.secret(),
         &platform_accreditation(),
         "resource_server.register",
+        (None, None),
     )
     .await
 }
@@ -1014,6 +1121,7 @@ pub async fn register_management_client(
         issue.secret(),
         &platform_accreditation(),
         "management_client.register",
+        (None, None),
     )
     .await
 }

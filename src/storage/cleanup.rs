@@ -58,6 +58,12 @@ const PURGES: &[Purge] = &[
         retention_secs: TOKEN_RETENTION_SECS,
     },
     Purge {
+        table: "client_assertions",
+        key: "client_id || ' ' || jti",
+        expired: "expires_at <= $1",
+        retention_secs: 0,
+    },
+    Purge {
         table: "pushed_requests",
         key: "uri_hash",
         expired: "expires_at <= $1",

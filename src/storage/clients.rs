@@ -30,6 +30,9 @@ pub struct Client {
     pub created_at: i64,
     /// 1: authorization requests only pushed first (RFC 9126 `require_pushed_authorization_requests`).
     pub require_par: i64,
+    /// Public keys for `private_key_jwt` (a JWK set), or where the client publishes them.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -120,7 +123,8 @@ pub struct NewClient<'a> {
 
 const CLIENT_COLUMNS: &str = "client_id, display_name, kind, redirect_uris, allowed_scopes, \
      secret_hash, auth_methods, accreditation_status, accredited_from, accredited_until, \
-     contacts, active, previous_secret_hash, previous_secret_expires_at, created_at, require_par";
+     contacts, active, previous_secret_hash, previous_secret_expires_at, created_at, require_par, \
+     jwks, jwks_uri";
 
 /// What a registration or an update writes (contacts one per line, URIs one per line).
 pub struct ClientRecord<'a> {
@@ -191,6 +195,45 @@ pub async fn get_client_in(conn: &mut AnyConnection, client_id: &str) -> DbResul
     .bind(client_id)
     .fetch_optional(&mut *conn)
     .await
+}
+
+/// The client's `private_key_jwt` keys: a JWK set, or the URI where it publishes one.
+pub async fn set_client_keys_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+) -> DbResult<()> {
+    sqlx::query("UPDATE clients SET jwks = $2, jwks_uri = $3 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(jwks)
+        .bind(jwks_uri)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Remember an accepted client assertion's `jti` until `expires_at`; `false` if it was
+    /// accepted before (a replay). One row per assertion, in the database every instance
+    /// shares, so a replay to another instance is caught too.
+    pub async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 pub async fn set_require_par_in(

@@ -323,6 +323,8 @@ pub async fn view_register_partner(
             scopes,
             token_endpoint_auth_method: method,
             contacts,
+            jwks: None,
+            jwks_uri: None,
         },
         Issue::Generate,
     )

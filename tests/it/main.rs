@@ -26,6 +26,7 @@ mod par;
 mod platform;
 mod policy;
 mod policy_changes;
+mod private_key_jwt;
 mod registrations;
 mod resources;
 mod roster;
