@@ -668,6 +668,7 @@ async fn partner(state: &AppState, console: &Actor, command: PartnerCommand) -> 
                     require_pushed_authorization_requests: require_par,
                     jwks: None,
                     jwks_uri: None,
+                    post_logout_redirect_uris: None,
                 },
             )
             .await

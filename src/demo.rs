@@ -17,6 +17,9 @@ use crate::storage::accounts::NewAccount;
 use crate::storage::clients::NewClient;
 use crate::App;
 
+/// Where the demo partners may send people after logout.
+pub const DEMO_POST_LOGOUT: [&str; 2] = ["http://127.0.0.1:9000/", "http://localhost:9000/"];
+
 /// The demo partner that also authenticates with `private_key_jwt`.
 pub const PRIVATE_KEY_JWT_PARTNER: &str = "studyspace-demo";
 /// Its public keys; the private key is `examples/private_key_jwt/studyspace-demo.private.jwk.json`.
@@ -166,6 +169,10 @@ pub async fn load_if_empty(app: &App) -> anyhow::Result<bool> {
             "client_secret_basic client_secret_post"
         };
         app.store.set_auth_methods(partner.id, methods).await?;
+        // After logging out at the portal (RP-Initiated Logout), back to the partner's home.
+        app.store
+            .set_post_logout_redirect_uris(partner.id, &DEMO_POST_LOGOUT.map(str::to_string))
+            .await?;
         if partner.accredited {
             // Accredited until the end of 31 December 2030, Dutch time.
             registrations::set_accreditation(

@@ -49,6 +49,16 @@ impl SigningKey {
         &self.public_jwk
     }
 
+    /// The claims of a JWT this key signed, or `None` (expiry is the caller's business: an
+    /// expired ID token still names who it was for, as `id_token_hint` needs).
+    pub fn verify(&self, jwt: &str) -> Option<JwtPayload> {
+        let jwk = josekit::jwk::Jwk::from_map(self.public_jwk.clone()).ok()?;
+        let verifier = RS256.verifier_from_jwk(&jwk).ok()?;
+        jwt::decode_with_verifier(jwt, &verifier)
+            .ok()
+            .map(|(payload, _)| payload)
+    }
+
     /// Sign a JWT with `typ` and `kid` in the header (RFC 7515 §4.1.4).
     pub fn sign(&self, claims: Map<String, Value>, typ: &str) -> anyhow::Result<String> {
         let mut header = JwsHeader::new();

@@ -7,6 +7,7 @@
 
 pub mod authorize;
 pub mod consent;
+pub mod logout;
 
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
             "/authorize",
             get(authorize::authorize).post(authorize::authorize_post),
         )
+        .route("/logout", get(logout::logout).post(logout::logout_post))
         .route(
             "/consent",
             get(consent::view_consent_get).post(consent::view_consent_post),

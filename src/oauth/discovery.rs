@@ -24,6 +24,7 @@ fn metadata(state: &AppState, tenants: &[String]) -> Value {
         "introspection_endpoint": state.url("/introspect"),
         "revocation_endpoint": state.url("/revoke"),
         "pushed_authorization_request_endpoint": state.url("/par"),
+        "end_session_endpoint": state.url("/logout"),
         "require_pushed_authorization_requests": state.config.require_pushed_requests,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

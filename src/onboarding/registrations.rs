@@ -372,6 +372,9 @@ pub struct PartnerPatch {
     pub jwks: Option<serde_json::Value>,
     /// For `private_key_jwt`: where the keys are published, replacing `jwks`.
     pub jwks_uri: Option<String>,
+    /// Where the partner may send people after logging out (RP-Initiated Logout 1.0);
+    /// checked like `redirect_uris`.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -395,6 +398,7 @@ pub struct PartnerView {
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -428,6 +432,7 @@ impl PartnerView {
                 .as_deref()
                 .and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: client.jwks_uri.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uri_list(),
             created_at: from_ts(client.created_at),
         }
     }
@@ -778,6 +783,17 @@ pub async fn update_partner(
         .as_ref()
         .map(|j| validate_jwks("jwks", j))
         .transpose()?;
+    let post_logout = patch
+        .post_logout_redirect_uris
+        .as_deref()
+        .map(|u| {
+            if u.is_empty() {
+                Ok(Vec::new())
+            } else {
+                validate_redirect_uris("post_logout_redirect_uris", u)
+            }
+        })
+        .transpose()?;
     let jwks_uri = patch
         .jwks_uri
         .as_deref()
@@ -837,6 +853,14 @@ pub async fn update_partner(
                 "name": name, "redirect_uris": redirect_uris, "scopes": scopes,
                 "token_endpoint_auth_method": method, "contacts": contacts,
             }),
+        ));
+    }
+    if let Some(uris) = post_logout.filter(|u| *u != before.post_logout_redirect_uri_list()) {
+        clients::set_post_logout_redirect_uris_in(&mut tx, client_id, &uris).await?;
+        changes.push(Change::new(
+            "partner.post_logout_redirect_uris",
+            format!("partner:{client_id}"),
+            json!({ "post_logout_redirect_uris": uris }),
         ));
     }
     if let Some(required) = patch

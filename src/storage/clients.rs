@@ -33,6 +33,8 @@ pub struct Client {
     /// Public keys for `private_key_jwt` (a JWK set), or where the client publishes them.
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// Where the person may be sent after logging out (RP-Initiated Logout), one per line.
+    pub post_logout_redirect_uris: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -46,6 +48,21 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// RFC 6749 §3.1.2.3 / RFC 9700 §4.1.3: redirect URIs are compared by exact string match.
+    /// Exact match, as for redirect URIs (RP-Initiated Logout 1.0 §3).
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .lines()
+            .any(|registered| registered == uri)
+    }
+
+    pub fn post_logout_redirect_uri_list(&self) -> Vec<String> {
+        self.post_logout_redirect_uris
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris
             .lines()
@@ -124,7 +141,7 @@ pub struct NewClient<'a> {
 const CLIENT_COLUMNS: &str = "client_id, display_name, kind, redirect_uris, allowed_scopes, \
      secret_hash, auth_methods, accreditation_status, accredited_from, accredited_until, \
      contacts, active, previous_secret_hash, previous_secret_expires_at, created_at, require_par, \
-     jwks, jwks_uri";
+     jwks, jwks_uri, post_logout_redirect_uris";
 
 /// What a registration or an update writes (contacts one per line, URIs one per line).
 pub struct ClientRecord<'a> {
@@ -236,6 +253,19 @@ impl Store {
     }
 }
 
+pub async fn set_post_logout_redirect_uris_in(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    uris: &[String],
+) -> DbResult<()> {
+    sqlx::query("UPDATE clients SET post_logout_redirect_uris = $2 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(uris.join("\n"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_require_par_in(
     conn: &mut AnyConnection,
     client_id: &str,
@@ -339,6 +369,16 @@ impl Store {
         .bind(kind)
         .fetch_all(self.pool())
         .await
+    }
+
+    /// Where the client may send people after logout (one URI per element, already checked).
+    pub async fn set_post_logout_redirect_uris(
+        &self,
+        client_id: &str,
+        uris: &[String],
+    ) -> DbResult<()> {
+        let mut conn = self.pool().acquire().await?;
+        set_post_logout_redirect_uris_in(&mut conn, client_id, uris).await
     }
 
     /// Which client-authentication methods a client may use (space-separated).

@@ -19,6 +19,7 @@ mod headers;
 mod hostile;
 mod instances;
 mod language;
+mod logout;
 mod onboarding;
 mod openapi_check;
 mod pages;
