@@ -75,6 +75,10 @@ pub struct Config {
     /// Every client must push its authorization requests first (RFC 9126 §5,
     /// `require_pushed_authorization_requests`); per partner it can be required on its own.
     pub require_pushed_requests: bool,
+    /// 32 random bytes, base64 (`openssl rand -base64 32`): seals the signing keys and server
+    /// secrets in the database with AES-256-GCM (`crypto::sealing`). Plain values found at
+    /// start are sealed then; without it they stay plain (a warning at start).
+    pub secrets_key: Option<String>,
 }
 
 impl Default for Config {
@@ -105,6 +109,7 @@ impl Default for Config {
             access_log_flush_secs: 30,
             cache_warm_secs: 30,
             require_pushed_requests: false,
+            secrets_key: None,
         }
     }
 }
@@ -192,6 +197,7 @@ impl fmt::Debug for Config {
             .field("access_log_flush_secs", &self.access_log_flush_secs)
             .field("cache_warm_secs", &self.cache_warm_secs)
             .field("require_pushed_requests", &self.require_pushed_requests)
+            .field("secrets_key", &self.secrets_key.as_ref().map(|_| "***"))
             .finish()
     }
 }

@@ -86,31 +86,88 @@ impl App {
     }
 }
 
+/// A named server secret, created at random on first use, sealed at rest with a key.
+async fn secret(
+    store: &Store,
+    sealer: &crypto::sealing::Sealer,
+    name: &str,
+) -> anyhow::Result<String> {
+    let fresh = sealer.seal(&crypto::tokens::random_token(), name)?;
+    sealer.open(&store.server_secret(name, &fresh).await?, name)
+}
+
+/// The upgrade path to sealed secrets: with a key configured, seal every signing key and
+/// server secret still stored plain (each rewritten only if unchanged meanwhile, so two
+/// instances starting together agree). Without a key, say that they are plain.
+async fn seal_what_is_plain(store: &Store, sealer: &crypto::sealing::Sealer) -> anyhow::Result<()> {
+    use crypto::sealing::Sealer;
+    let keys = store.signing_keys().await?;
+    let secrets = store.server_secrets().await?;
+    let plain = keys
+        .iter()
+        .filter(|(_, _, pem)| !Sealer::is_sealed(pem))
+        .count()
+        + secrets
+            .iter()
+            .filter(|(_, v)| !Sealer::is_sealed(v))
+            .count();
+    if plain == 0 {
+        return Ok(());
+    }
+    if !sealer.has_key() {
+        tracing::warn!(
+            plain,
+            "signing keys and server secrets are stored unencrypted; set POORTWACHTER_SECRETS_KEY to seal them"
+        );
+        return Ok(());
+    }
+    for (kid, _, pem) in keys.iter().filter(|(_, _, pem)| !Sealer::is_sealed(pem)) {
+        store
+            .reseal_signing_key(kid, pem, &sealer.seal(pem, kid)?)
+            .await?;
+    }
+    for (name, value) in secrets.iter().filter(|(_, v)| !Sealer::is_sealed(v)) {
+        store
+            .reseal_server_secret(name, value, &sealer.seal(value, name)?)
+            .await?;
+    }
+    tracing::info!(
+        sealed = plain,
+        "sealed the signing keys and server secrets stored plain"
+    );
+    Ok(())
+}
+
 /// Open the database, make sure keys and secrets exist, and build the state.
 pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let now = clock.now();
+    let sealer = crypto::sealing::Sealer::new(config.secrets_key.as_deref())?;
+    seal_what_is_plain(&store, &sealer).await?;
     if store.signing_keys().await?.is_empty() {
         // Instances starting together on an empty database must agree on one key: the first
         // to claim the slot wins, the others adopt its key.
         let (kid, pem) = crypto::keys::generate_rs256()?;
-        let winner = store
-            .server_secret("initial_signing_key", &format!("{kid}\n{pem}"))
-            .await?;
+        let fresh = sealer.seal(&format!("{kid}\n{pem}"), "initial_signing_key")?;
+        let winner = sealer.open(
+            &store.server_secret("initial_signing_key", &fresh).await?,
+            "initial_signing_key",
+        )?;
         let (kid, pem) = winner
             .split_once('\n')
             .ok_or_else(|| anyhow::anyhow!("stored initial signing key is malformed"))?;
-        store.insert_signing_key(kid, "RS256", pem, now).await?;
+        store
+            .insert_signing_key(kid, "RS256", &sealer.seal(pem, kid)?, now)
+            .await?;
         tracing::info!(%kid, "generated a new ID-token signing key");
     }
     let keys = store
         .signing_keys()
         .await?
         .iter()
-        .map(|(kid, _alg, pem)| SigningKey::from_pem(kid, pem))
+        .map(|(kid, _alg, pem)| SigningKey::from_pem(kid, &sealer.open(pem, kid)?))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let pairwise_secret = store
-        .server_secret("pairwise_subject", &crypto::tokens::random_token())
+    let pairwise_secret = secret(&store, &sealer, "pairwise_subject")
         .await?
         .into_bytes();
     let redis = match &config.redis_url {
@@ -130,10 +187,7 @@ pub async fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Res
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready_rx).await;
     }
     let verified_secrets = quick_cache::sync::Cache::new(10_000);
-    let device_key = store
-        .server_secret("device_cookie", &crypto::tokens::random_token())
-        .await?
-        .into_bytes();
+    let device_key = secret(&store, &sealer, "device_cookie").await?.into_bytes();
     Ok(AppState(Arc::new(App {
         config,
         store,

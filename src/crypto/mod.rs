@@ -4,5 +4,6 @@
 pub mod keys;
 pub mod pairwise;
 pub mod password;
+pub mod sealing;
 pub mod tokens;
 pub mod totp;

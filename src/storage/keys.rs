@@ -32,6 +32,35 @@ impl Store {
         Ok(())
     }
 
+    /// Every server secret as stored: `(name, value)`.
+    pub async fn server_secrets(&self) -> DbResult<Vec<(String, String)>> {
+        sqlx::query_as("SELECT name, value FROM server_secrets ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+    }
+
+    /// Rewrite a stored value in place (sealing a plain one), only if it is still `was`.
+    pub async fn reseal_server_secret(&self, name: &str, was: &str, now: &str) -> DbResult<()> {
+        sqlx::query("UPDATE server_secrets SET value = $3 WHERE name = $1 AND value = $2")
+            .bind(name)
+            .bind(was)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Rewrite a signing key's stored PEM in place, only if it is still `was`.
+    pub async fn reseal_signing_key(&self, kid: &str, was: &str, now: &str) -> DbResult<()> {
+        sqlx::query("UPDATE signing_keys SET private_pem = $3 WHERE kid = $1 AND private_pem = $2")
+            .bind(kid)
+            .bind(was)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Get a named secret, creating it with `fresh` if absent. Two instances starting at once
     /// agree on one value: the insert does nothing on conflict and both read back the winner.
     pub async fn server_secret(&self, name: &str, fresh: &str) -> DbResult<String> {

@@ -244,7 +244,7 @@ impl TestApp {
         Self::spawn_instance_with(database_url, redis, true, |_| {}).await
     }
 
-    async fn spawn_instance_with(
+    pub async fn spawn_instance_with(
         database_url: &str,
         redis: Option<(&str, &str)>,
         with_demo: bool,

@@ -32,6 +32,7 @@ mod registrations;
 mod resources;
 mod roster;
 mod school_roster;
+mod sealing;
 mod throttling;
 mod tokens;
 mod unavailable;
