@@ -51,12 +51,12 @@ impl SigningKey {
 
     /// The claims of a JWT this key signed, or `None` (expiry is the caller's business: an
     /// expired ID token still names who it was for, as `id_token_hint` needs).
-    pub fn verify(&self, jwt: &str) -> Option<JwtPayload> {
+    /// Only a JWT whose header says `typ` (RFC 7515 §4.1.9) counts.
+    pub fn verify(&self, jwt: &str, typ: &str) -> Option<JwtPayload> {
         let jwk = josekit::jwk::Jwk::from_map(self.public_jwk.clone()).ok()?;
         let verifier = RS256.verifier_from_jwk(&jwk).ok()?;
-        jwt::decode_with_verifier(jwt, &verifier)
-            .ok()
-            .map(|(payload, _)| payload)
+        let (payload, header) = jwt::decode_with_verifier(jwt, &verifier).ok()?;
+        (header.token_type() == Some(typ)).then_some(payload)
     }
 
     /// Sign a JWT with `typ` and `kid` in the header (RFC 7515 §4.1.4).

@@ -15,7 +15,7 @@ use crate::oauth::authorize::{
     REQUEST_TTL_SECS,
 };
 use crate::oauth::par::REQUEST_URI_PREFIX;
-use crate::oauth::params::Params;
+use crate::oauth::params::{Params, MAX_AUTHORIZE_QUERY};
 use crate::storage::sessions::AuthorizationRequest;
 use crate::storage::ts;
 use crate::web::error::PageError;
@@ -97,13 +97,13 @@ pub async fn authorize(
 }
 
 /// `POST /authorize`: the same request as a form (OIDC Core §3.1.2.1: the OP MUST support
-/// GET and POST), under the same rules. The parameters are in the body, form-encoded, which
-/// is exactly the query string's format. The person's session cookie is `SameSite=Lax`, so a
-/// browser does not send it on this cross-site POST: the person logs in again, the safe side.
+/// GET and POST). The person's session cookie is `SameSite=Lax`, so a browser does not send
+/// it on this cross-site POST; answering here would start a new session over theirs (a
+/// forced logout, and `prompt=none` could never succeed). So the form is turned into the
+/// same request by GET (303), a top-level navigation that carries the cookie, and from there
+/// the rules are those of GET.
 pub async fn authorize_post(
-    State(state): State<AppState>,
     lang: Lang,
-    jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -111,17 +111,27 @@ pub async fn authorize_post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let raw = match (is_form, std::str::from_utf8(&body)) {
-        (true, Ok(raw)) => raw.to_string(),
-        _ => {
-            return Err(PageError::bad_request((
-                "De app stuurde haar aanvraag in een vorm die wij niet lezen (verwacht: een formulier, application/x-www-form-urlencoded).",
-                "The app sent its request in a form we do not read (expected: application/x-www-form-urlencoded).",
-            ))
-            .in_english(lang.english))
-        }
+    let not_readable = || {
+        PageError::bad_request((
+            "De app stuurde haar aanvraag in een vorm die wij niet lezen (verwacht: een formulier, application/x-www-form-urlencoded).",
+            "The app sent its request in a form we do not read (expected: application/x-www-form-urlencoded).",
+        ))
+        .in_english(lang.english)
     };
-    answer(state, lang, jar, raw).await
+    let raw = match (is_form, std::str::from_utf8(&body)) {
+        (true, Ok(raw)) => raw,
+        _ => return Err(not_readable()),
+    };
+    if raw.len() > MAX_AUTHORIZE_QUERY {
+        return Err(not_redirectable(
+            &NotRedirectable::QueryTooLong,
+            lang.english,
+        ));
+    }
+    // Normalised (parsed and encoded again), so the Location header holds only a query.
+    let params = Params::parse(raw.as_bytes())
+        .map_err(|name| not_redirectable(&NotRedirectable::Repeated(name), lang.english))?;
+    Ok(Redirect::to(&format!("/authorize?{}", params.encode_without(&[]))).into_response())
 }
 
 async fn answer(

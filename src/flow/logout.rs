@@ -18,7 +18,7 @@ use crate::storage::clients::Client;
 use crate::web::error::PageError;
 use crate::web::i18n::Texts;
 use crate::web::lang::Lang;
-use crate::web::{no_store, session};
+use crate::web::{no_store_for, session};
 use crate::AppState;
 
 /// Parameter lengths we accept (an ID token is a few KB).
@@ -92,10 +92,11 @@ async fn understand(state: &AppState, raw: &str, lang: &Lang) -> Result<Understo
     // RP-Initiated Logout §2: the hint is an ID token we issued (it may have expired).
     let (hinted_client, hinted_session) = match params.get("id_token_hint") {
         Some(hint) => {
+            // Our ID tokens only (`typ: JWT`), not our signed introspection answers.
             let payload = state
                 .keys
                 .iter()
-                .find_map(|key| key.verify(hint))
+                .find_map(|key| key.verify(hint, "JWT"))
                 .filter(|p| p.issuer() == Some(state.config.issuer.as_str()))
                 .ok_or_else(|| {
                     bad(
@@ -153,9 +154,11 @@ async fn understand(state: &AppState, raw: &str, lang: &Lang) -> Result<Understo
     })
 }
 
-fn render(page: &LogoutPage<'_>) -> Result<Response, PageError> {
+/// The page; its form may lead to `redirect_uri` afterwards, which the page's CSP
+/// (`form-action`) must allow, or the browser stops the redirect after the POST.
+fn render(page: &LogoutPage<'_>, redirect_uri: Option<&str>) -> Result<Response, PageError> {
     let html = page.render().map_err(PageError::internal)?;
-    Ok((StatusCode::OK, no_store(), Html(html)).into_response())
+    Ok((StatusCode::OK, no_store_for(redirect_uri), Html(html)).into_response())
 }
 
 /// After the session ended (or when there was none): back to the partner, or a page.
@@ -186,7 +189,7 @@ fn done(jar: CookieJar, request: &Understood) -> Result<Response, PageError> {
         english,
         button: "",
     };
-    Ok((jar, render(&page)?).into_response())
+    Ok((jar, render(&page, None)?).into_response())
 }
 
 /// `GET /logout`
@@ -224,7 +227,8 @@ pub async fn logout(
         english,
         button: if english { "Log out" } else { "Uitloggen" },
     };
-    Ok((jar, render(&page)?).into_response())
+    let after = request.post_logout_redirect_uri.as_deref();
+    Ok((jar, render(&page, after)?).into_response())
 }
 
 /// `POST /logout`: the confirmation (or a partner posting the same parameters, which then

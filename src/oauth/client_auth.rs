@@ -304,6 +304,9 @@ async fn asserted(
     client_id: &str,
     assertion: &str,
 ) -> Result<std::sync::Arc<Client>, OAuthError> {
+    // Counted before any work (a key fetch, a signature check), given back on success, as
+    // for secrets: a flood of forged assertions meets the limit, not our outbound fetches.
+    count_attempt(state, ip, client_id).await?;
     let client = super::live_policy::client(state, client_id)
         .await?
         .filter(|c| c.is_active() && c.allows_auth_method("private_key_jwt"));
@@ -320,10 +323,13 @@ async fn asserted(
         None => Err(super::client_assertion::Refused::NoKeys),
     };
     match (client, verdict) {
-        (Some(client), Ok(())) => Ok(client),
+        (Some(client), Ok(())) => {
+            limiter::refund(state, &CLIENT_FAILURES, client_id).await;
+            limiter::refund(state, &ADDRESS_FAILURES, &ip.subject()).await;
+            Ok(client)
+        }
         (_, Err(reason)) => {
             tracing::info!(client = %client_id, ?reason, "client assertion refused");
-            count_attempt(state, ip, client_id).await?;
             Err(OAuthError::invalid_client(false))
         }
         (None, Ok(())) => Err(OAuthError::invalid_client(false)),

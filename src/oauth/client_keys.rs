@@ -27,6 +27,15 @@ pub enum KeyError {
 
 type Fetched = (Arc<JwkSet>, Instant);
 
+/// A fetch that failed is not tried again for this long: a partner whose endpoint is down
+/// is not hammered by every assertion that names it.
+const FAILED_BACKOFF: Duration = Duration::from_secs(60);
+
+fn failed() -> &'static quick_cache::sync::Cache<String, Instant> {
+    static CACHE: OnceLock<quick_cache::sync::Cache<String, Instant>> = OnceLock::new();
+    CACHE.get_or_init(|| quick_cache::sync::Cache::new(10_000))
+}
+
 fn fetched() -> &'static quick_cache::sync::Cache<String, Fetched> {
     static CACHE: OnceLock<quick_cache::sync::Cache<String, Fetched>> = OnceLock::new();
     CACHE.get_or_init(|| quick_cache::sync::Cache::new(10_000))
@@ -47,8 +56,15 @@ pub async fn keys_of(_state: &AppState, client: &Client) -> Result<Arc<JwkSet>, 
             return Ok(keys);
         }
     }
+    if failed()
+        .get(uri)
+        .is_some_and(|at| at.elapsed() < FAILED_BACKOFF)
+    {
+        return Err(KeyError::Unusable("jwks_uri failed a moment ago".into()));
+    }
     let keys = Arc::new(fetch(uri).await.map_err(|e| {
         tracing::warn!(client = %client.client_id, error = %e, "jwks_uri unusable");
+        failed().insert(uri.to_string(), Instant::now());
         KeyError::Unusable(e)
     })?);
     fetched().insert(uri.to_string(), (Arc::clone(&keys), Instant::now()));

@@ -56,16 +56,17 @@ pub async fn push(
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
-    let body = std::str::from_utf8(&body)
-        .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    // The request as the authorization endpoint will read it: with its client always.
-    let raw = if params.get("client_id").is_some() {
-        body.to_string()
-    } else {
-        let id: String =
-            url::form_urlencoded::byte_serialize(client.client_id.as_bytes()).collect();
-        format!("client_id={id}&{body}")
-    };
+    // The request as the authorization endpoint will read it: with its client always, and
+    // never the client's credentials (they are not part of the request, and nothing secret
+    // is stored unhashed).
+    let request = params.encode_without(&[
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    ]);
+    let id: String = url::form_urlencoded::byte_serialize(client.client_id.as_bytes()).collect();
+    let raw = format!("client_id={id}&{request}");
     // The same checks as `GET /authorize`, answered here as JSON (RFC 9126 §2.3).
     match validate(&state, &raw, Arrival::Pushed).await {
         Ok(_) => {}

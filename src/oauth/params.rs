@@ -27,6 +27,20 @@ impl Params {
         })
     }
 
+    /// Form-encoded again, without the parameters named in `leave_out` (in name order, so
+    /// the result does not depend on the hash map).
+    pub fn encode_without(&self, leave_out: &[&str]) -> String {
+        let mut pairs: Vec<(&String, &String)> = self
+            .0
+            .iter()
+            .filter(|(name, _)| !leave_out.contains(&name.as_str()))
+            .collect();
+        pairs.sort();
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    }
+
     /// The first parameter longer than its limit in `limits`, with that limit.
     pub fn too_long(&self, limits: &[(&'static str, usize)]) -> Option<(&'static str, usize)> {
         limits

@@ -366,7 +366,8 @@ async fn authorize_accepts_a_form_post(app: TestApp) {
         .await;
     assert_eq!(status, 200);
 
-    // The same rules: a plain PKCE method is refused back to the client.
+    // The same rules: the form becomes the same request by GET (303, so the browser sends
+    // its SameSite=Lax session cookie), and a plain PKCE method is refused back to the client.
     let plain: Vec<(&str, &str)> = fields
         .iter()
         .map(|&(k, v)| {
@@ -385,11 +386,20 @@ async fn authorize_accepts_a_form_post(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let location = response.headers()["location"].to_str().unwrap();
-    assert_eq!(
-        Callback::parse(location).get("error"),
-        Some("invalid_request")
-    );
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/authorize?"), "{location}");
+    let back = error_redirect(&app, &app.url(&location)).await;
+    assert_eq!(back.get("error"), Some("invalid_request"));
+
+    // A browser that is logged in stays logged in: a second POST comes straight back.
+    let again = app.authorization(STUDYSPACE.0, "openid rooster");
+    let fields: Vec<(&str, &str)> = again
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let callback = browser.post("/authorize", &fields).await.callback();
+    assert!(callback.get("code").is_some(), "the session was kept");
 
     let not_a_form = app
         .backchannel()

@@ -75,6 +75,29 @@ async fn a_pushed_request_runs_the_whole_flow(app: TestApp) {
     assert_eq!(again.status, 400);
     assert!(again.html.contains("verlopen of al gebruikt"));
 
+    // The client's credentials are not kept with the pushed request.
+    let mut with_secret = fields(&authorization);
+    with_secret.push(("client_id", STUDYSPACE.0));
+    with_secret.push(("client_secret", STUDYSPACE.1));
+    let response = app
+        .backchannel()
+        .post(app.url("/par"))
+        .form(&with_secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let kept: Vec<(String,)> = sqlx::query_as("SELECT params FROM pushed_requests")
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+    assert!(!kept.is_empty());
+    assert!(
+        kept.iter()
+            .all(|(p,)| !p.contains(STUDYSPACE.1) && !p.contains("client_secret")),
+        "{kept:?}"
+    );
+
     let metadata: Value = app
         .backchannel()
         .get(app.url("/.well-known/openid-configuration"))

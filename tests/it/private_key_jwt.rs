@@ -283,6 +283,33 @@ async fn keys_can_be_published_at_a_jwks_uri(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // New keys replace the old ones at once (the cached client is evicted): the old key no
+    // longer works.
+    let fresh = ES256.generate_key_pair().unwrap();
+    let mut public = fresh.to_jwk_public_key();
+    public.set_key_id("huiswerkhulp-2027");
+    let (status, view) = patch(json!({ "jwks": { "keys": [public.as_ref()] } })).await;
+    assert_eq!(status, 200, "{view}");
+    let (status, _) = push(
+        &app,
+        HUISWERKHULP.0,
+        &assertion(&app, HUISWERKHULP.0, |_| {}),
+    )
+    .await;
+    assert_eq!(status, 401, "the replaced key is refused");
+    let mut private = fresh.to_jwk_key_pair();
+    private.set_key_id("huiswerkhulp-2027");
+    let now = poortwachter::clock::Clock::now(&app.clock).timestamp();
+    let signed = sign(
+        &json!({
+            "iss": HUISWERKHULP.0, "sub": HUISWERKHULP.0, "aud": app.issuer,
+            "exp": now + 60, "jti": "new-key",
+        }),
+        &private,
+    );
+    let (status, body) = push(&app, HUISWERKHULP.0, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
     // Its secret no longer works: the method is private_key_jwt alone.
     let response = app
         .backchannel()

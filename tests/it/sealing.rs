@@ -42,7 +42,13 @@ async fn start(url: &str, key: Option<&str>) -> anyhow::Result<poortwachter::App
         ..Default::default()
     };
     config.normalise();
-    poortwachter::prepare_state(config, Arc::new(ManualClock::new(chrono::Utc::now()))).await
+    poortwachter::prepare_state(
+        config,
+        Arc::new(ManualClock::new(
+            chrono::DateTime::from_timestamp(1_796_000_000, 0).unwrap(),
+        )),
+    )
+    .await
 }
 
 async fn secrets_are_sealed_at_rest(plain: TestApp) {
@@ -98,7 +104,10 @@ async fn a_new_database_with_a_key_is_sealed_from_the_start() {
     let app = TestApp::spawn_sqlite_with(|c| c.secrets_key = Some(KEY.to_string())).await;
     let values = stored(&app).await;
     assert!(values.len() >= 3, "{values:?}");
-    assert!(values.iter().all(|v| v.starts_with("sealed:v1:")), "{values:?}");
+    assert!(
+        values.iter().all(|v| v.starts_with("sealed:v1:")),
+        "{values:?}"
+    );
     assert_eq!(app.sara_tokens("openid").await["token_type"], "Bearer");
 }
 
