@@ -855,6 +855,17 @@ pub async fn update_partner(
             }),
         ));
     }
+    // A partner on keys alone keeps no secret that could come back to life.
+    if method == "private_key_jwt"
+        && (before.secret_hash.is_some() || before.previous_secret_hash.is_some())
+    {
+        clients::clear_secrets_in(&mut tx, client_id).await?;
+        changes.push(Change::new(
+            "partner.secret_cleared",
+            format!("partner:{client_id}"),
+            json!({ "reason": "token_endpoint_auth_method is private_key_jwt" }),
+        ));
+    }
     if let Some(uris) = post_logout.filter(|u| *u != before.post_logout_redirect_uri_list()) {
         clients::set_post_logout_redirect_uris_in(&mut tx, client_id, &uris).await?;
         changes.push(Change::new(

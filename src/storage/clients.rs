@@ -266,6 +266,19 @@ pub async fn set_post_logout_redirect_uris_in(
     Ok(())
 }
 
+/// Forget a client's secrets (current and previous): for a partner that authenticates with
+/// `private_key_jwt` only, a secret left behind would be a dormant credential.
+pub async fn clear_secrets_in(conn: &mut AnyConnection, client_id: &str) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE clients SET secret_hash = NULL, previous_secret_hash = NULL, \
+         previous_secret_expires_at = NULL WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_require_par_in(
     conn: &mut AnyConnection,
     client_id: &str,

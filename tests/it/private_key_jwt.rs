@@ -310,7 +310,15 @@ async fn keys_can_be_published_at_a_jwks_uri(app: TestApp) {
     let (status, body) = push(&app, HUISWERKHULP.0, &signed).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // Its secret no longer works: the method is private_key_jwt alone.
+    // Its secret no longer works: the method is private_key_jwt alone, and the secret is gone
+    // (switching back does not revive it; a new one comes from rotating).
+    let (hash,): (Option<String>,) =
+        sqlx::query_as("SELECT secret_hash FROM clients WHERE client_id = $1")
+            .bind(HUISWERKHULP.0)
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(hash, None);
     let response = app
         .backchannel()
         .post(app.url("/par"))
