@@ -6,6 +6,14 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);
 
+/// Is the body a form (`application/x-www-form-urlencoded`, RFC 6749 §3.2)?
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
 impl Params {
     /// Parse `application/x-www-form-urlencoded` data. `Err` names the repeated parameter.
     pub fn parse(raw: &[u8]) -> Result<Params, String> {

@@ -51,10 +51,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = super::params::is_form(&headers);
     if !is_form {
         return Err(OAuthError::invalid_request(
             "use application/x-www-form-urlencoded",

@@ -26,10 +26,7 @@ pub async fn userinfo(
     // RFC 6750 §2.1 with RFC 9110 §11.1: the scheme is case-insensitive.
     let in_header = super::client_auth::credentials(&headers, "Bearer").filter(|t| !t.is_empty());
     // RFC 6750 §2.2: `access_token` in a form-encoded POST body (pyoidc's default).
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = super::params::is_form(&headers);
     let form = match (method == Method::POST && is_form, body.is_empty()) {
         (true, false) => Some(Params::parse_form(&body)?),
         _ => None,

@@ -329,6 +329,18 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The discovery document (OIDC Discovery 1.0 §4).
+    pub async fn metadata(&self) -> Value {
+        self.backchannel()
+            .get(self.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Call the admin API.
     pub async fn admin(
         &self,

@@ -2,8 +2,6 @@
 //! this very session it ends at once; without one the person confirms with the session's
 //! CSRF token; only registered `post_logout_redirect_uri`s are followed, with `state`.
 
-use serde_json::Value;
-
 use crate::helpers::{Browser, TestApp, PASSWORD, STUDYSPACE};
 use crate::on_every_backend;
 
@@ -60,15 +58,7 @@ async fn a_hint_for_this_session_logs_out_at_once(app: TestApp) {
     }
     assert!(!still_logged_in(&app, &browser).await, "the session ended");
 
-    let metadata: Value = app
-        .backchannel()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.metadata().await;
     assert_eq!(metadata["end_session_endpoint"], app.url("/logout"));
 }
 

@@ -98,15 +98,7 @@ async fn a_pushed_request_runs_the_whole_flow(app: TestApp) {
         "{kept:?}"
     );
 
-    let metadata: Value = app
-        .backchannel()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.metadata().await;
     assert_eq!(
         metadata["pushed_authorization_request_endpoint"],
         app.url("/par")

@@ -96,15 +96,7 @@ async fn a_signed_assertion_authenticates_the_partner(app: TestApp) {
     let (status, body) = push(&app, STUDYSPACE.0, &assertion(&app, STUDYSPACE.0, |_| {})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    let metadata: Value = app
-        .backchannel()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.metadata().await;
     let methods = metadata["token_endpoint_auth_methods_supported"]
         .as_array()
         .unwrap();
